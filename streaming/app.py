@@ -1,0 +1,114 @@
+"""The Faust application: topics, the symbol-state table, agents and timers.
+
+Built by a function (not at import time) so the settings object is passed in and
+tests can start several isolated workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP, StreamT
+from prometheus_client import CollectorRegistry
+
+from streaming import topics
+from streaming.agents import DeadLetters, FeedbackHandler, PriceHandler
+from streaming.detector import DetectorConfig, ResidualDetector
+from streaming.inference import Forecaster, SentimentClassifier
+from streaming.metrics import Metrics
+from streaming.settings import Settings
+
+logger = logging.getLogger(__name__)
+TABLE_NAME = "symbol-state"
+
+
+@dataclass
+class Models:
+    forecaster: Forecaster
+    classifier: SentimentClassifier
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "store": "memory://",  # state is rebuilt from the changelog topic on start
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.partitions,
+        "processing_guarantee": settings.processing_guarantee,
+        "web_enabled": False,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+        "producer_linger": 0.002,
+        "stream_buffer_maxsize": 8192,
+        "table_standby_replicas": 0,
+    }
+
+
+def create_app(settings: Settings, models: Models, metrics: Metrics) -> faust.App:
+    app = faust.App(settings.app_id, **faust_config(settings))
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    ticks = app.topic(settings.topic(topics.TICKS), partitions=settings.partitions, **raw)
+    feedback = app.topic(settings.topic(topics.FEEDBACK), partitions=settings.partitions, **raw)
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions,
+                      key_serializer="json", value_serializer="json")
+    out_topics = {name: app.topic(settings.topic(name), **raw) for name in topics.OUTPUT_TOPICS}
+
+    async def send(topic: str, key: bytes | None, value: bytes) -> Any:
+        return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
+    detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
+                                               warmup=settings.detector_warmup))
+    prices = PriceHandler(table, send, settings.topic, models.forecaster, detector, metrics, dead,
+                          settings.max_message_bytes, executor)
+    fb = FeedbackHandler(send, settings.topic, models.classifier, metrics, dead,
+                         settings.max_message_bytes, executor)
+
+    @app.agent(ticks)
+    async def price_agent(stream: StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            await prices.handle(events)
+
+    @app.agent(feedback)
+    async def feedback_agent(stream: StreamT) -> None:
+        async for events in stream.take_events(min(settings.batch_max, 256),
+                                               within=settings.batch_within_s):
+            await fb.handle(events)
+
+    @app.timer(interval=5.0)
+    async def report_lag() -> None:
+        await _report_lag(app, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
+
+    return app
+
+
+async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> None:
+    """Lag = partition end minus the consumer's position, for the input partitions we own."""
+    consumer = app.consumer
+    owned = [tp for tp in consumer.assignment() if tp.topic in sources]
+    if not owned:
+        return
+    highwaters = await consumer.highwaters(*owned)
+    for tp in owned:
+        position = await _position(consumer, tp)
+        if position is not None:
+            lag = max(0, highwaters.get(tp, position) - position)
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+
+async def _position(consumer: Any, tp: TP) -> int | None:
+    try:
+        return await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+    except Exception:  # a partition being revoked mid-call; the next tick retries
+        return None
+
+
+def new_metrics() -> Metrics:
+    return Metrics(CollectorRegistry())

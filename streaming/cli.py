@@ -1,0 +1,170 @@
+"""The one console script, ``sentinel``. Heavy imports happen inside each command.
+
+Expected failures print one line and exit non-zero; bugs still show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from export.errors import SentinelError
+from streaming.settings import Settings, load_settings
+
+logger = logging.getLogger("sentinel")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(kafka_bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
+                         models_dir=args.models_dir, metrics_port=getattr(args, "metrics_port", None),
+                         metrics_host=getattr(args, "metrics_host", None),
+                         data_dir=getattr(args, "state_dir", None), log_level=args.log_level)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streaming import broker
+
+    data_dir = Path(args.data_dir)
+    if args.action == "start":
+        cfg = broker.BrokerConfig(data_dir=data_dir, port=args.port, controller_port=args.controller_port)
+        running = broker.broker_status(data_dir)
+        if running:
+            print(f"broker already running at {running}")
+            return 0
+        handle = broker.start_broker(cfg)
+        print(f"broker ready at {handle.bootstrap} (pid {handle.pid}, data {data_dir})")
+    elif args.action == "stop":
+        print("broker stopped" if broker.stop_broker(data_dir) else "no broker running")
+    else:
+        status = broker.broker_status(data_dir)
+        print(f"running at {status}" if status else "not running")
+        return 0 if status else 3
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streaming.worker import run_worker
+
+    return run_worker(_settings(args))
+
+
+def _progress(total: int | None, label: str):  # type: ignore[no-untyped-def]
+    from rich.progress import Progress
+
+    progress = Progress(transient=True)
+    task = progress.add_task(label, total=total)
+    return progress, lambda n: progress.update(task, completed=n)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streaming import producers_cli
+
+    return producers_cli.run(args, _settings(args))
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streaming.alerts import format_alert, tail
+
+    def emit(alert: dict[str, object]) -> None:
+        print(orjson.dumps(alert).decode() if args.json else format_alert(alert), flush=True)
+
+    names = [args.topic] if args.topic else None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail(_settings(args), emit, topic_names=names, min_severity=args.min_severity,
+                         min_priority=args.min_priority, from_beginning=args.from_beginning))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streaming.demo import run_demo
+
+    return run_demo(args, _settings(args))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", help="Kafka bootstrap host:port (SENTINEL_KAFKA_BOOTSTRAP)")
+    p.add_argument("--topic-prefix", help="prefix for every topic (SENTINEL_TOPIC_PREFIX)")
+    p.add_argument("--models-dir", help="released models directory (SENTINEL_MODELS_DIR)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentinel", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("broker", help="dev Apache Kafka (KRaft) from Maven Central jars")
+    b.add_argument("action", choices=["start", "stop", "status"])
+    b.add_argument("--data-dir", default=".sentinel/broker")
+    b.add_argument("--port", type=int, default=9092)
+    b.add_argument("--controller-port", type=int, default=9093)
+    b.set_defaults(func=cmd_broker)
+    w = sub.add_parser("worker", help="run the Faust worker")
+    _common(w)
+    w.add_argument("--metrics-port", type=int)
+    w.add_argument("--metrics-host")
+    w.add_argument("--state-dir", help="worker state directory (SENTINEL_DATA_DIR)")
+    w.set_defaults(func=cmd_worker)
+    from streaming.producers_cli import add_produce_parser
+
+    _common(add_produce_parser(sub, cmd_produce))
+    a = sub.add_parser("alerts", help="alert consumer")
+    a.add_argument("action", choices=["tail"])
+    _common(a)
+    a.add_argument("--topic", help="one topic instead of both alert topics")
+    a.add_argument("--min-severity", default="low", choices=["low", "medium", "high", "critical"])
+    a.add_argument("--min-priority", default="P3", choices=["P3", "P2", "P1"])
+    a.add_argument("--from-beginning", action="store_true")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_alerts)
+    d = sub.add_parser("demo", help="broker + worker + producers + alerts + metrics, offline")
+    _common(d)
+    d.add_argument("--metrics-port", type=int)
+    d.add_argument("--data-root", help="shared data directory (default ../shared/data)")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = Ctrl-C)")
+    d.add_argument("--rate", type=float, default=400.0, help="price ticks per second")
+    d.set_defaults(func=cmd_demo)
+    _add_ml_commands(sub)
+    return parser
+
+
+def _add_ml_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    try:
+        from training import cli as training_cli
+    except ImportError:  # the training package is part of the tree; guard partial installs
+        return
+    training_cli.add_train_parsers(sub)
+    evaluate = training_cli.add_evaluate_parsers(sub)
+    try:
+        from streaming.evaluate_cli import add_anomalies_parser
+    except ImportError:
+        pass
+    else:
+        add_anomalies_parser(evaluate)
+    training_cli.add_export_parser(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "log_level", None) or "INFO")
+    try:
+        return int(args.func(args))
+    except SentinelError as exc:
+        print(f"sentinel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

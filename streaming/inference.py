@@ -1,0 +1,154 @@
+"""ONNX models in serving: verified loading, and the two predictors the agents call.
+
+A model is served only if its manifest is complete, its sha256 matches, its graph
+inputs/outputs match the manifest, and a probe batch runs. onnxruntime is wrapped in
+a small ``Runner`` protocol so tests can count calls without faking results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from export.errors import ModelError
+from export.manifest import Manifest, read_manifest, shapes_match, verify_hash
+from export.preprocessing import NORMALISATION_ID, denormalise_forecasts, normalise_windows
+from export.tokenizer import TOKENIZER_ID, Tokenizer, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    def run(self, feed: npt.NDArray[Any]) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class OnnxRunner:
+    session: ort.InferenceSession
+    input_name: str
+    output_name: str
+
+    def run(self, feed: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        return self.session.run([self.output_name], {self.input_name: feed})[0]
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    # The event loop owns one core; onnxruntime gets the rest without oversubscribing.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _check_graph(session: ort.InferenceSession, manifest: Manifest, model_dir: Path) -> None:
+    pairs = ((session.get_inputs(), manifest.inputs), (session.get_outputs(), manifest.outputs))
+    for actual, declared in pairs:
+        if len(actual) != len(declared):
+            raise ModelError("graph inputs/outputs differ from the manifest", model_dir=model_dir)
+        for a, d in zip(actual, declared, strict=True):
+            if a.name != d.name or not shapes_match(d.shape, list(a.shape)):
+                raise ModelError(f"graph tensor {a.name}{a.shape} does not match manifest "
+                                 f"{d.name}{d.shape}", model_dir=model_dir)
+
+
+def open_verified(model_dir: Path, kind: str, threads: int = 1) -> tuple[Manifest, OnnxRunner]:
+    manifest = read_manifest(model_dir)
+    if manifest.kind != kind:
+        raise ModelError(f"expected a {kind} model, manifest says {manifest.kind}", model_dir=model_dir)
+    onnx_path = verify_hash(model_dir, manifest)
+    try:
+        session = _session(onnx_path, threads)
+    except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+        raise ModelError(f"onnxruntime cannot load the model: {exc}", model_dir=model_dir) from exc
+    _check_graph(session, manifest, model_dir)
+    return manifest, OnnxRunner(session, manifest.inputs[0].name, manifest.outputs[0].name)
+
+
+def latest_version_dir(models_dir: Path, name: str) -> Path:
+    """Newest version under ``models_dir/name`` by manifest ``created`` then directory name."""
+    root = models_dir / name
+    candidates = [p for p in root.iterdir() if (p / "manifest.json").is_file()] if root.is_dir() else []
+    if not candidates:
+        raise ModelError(f"no {name} model under {root}: train one (sentinel train) or set "
+                         "SENTINEL_MODELS_DIR")
+    def created(p: Path) -> tuple[str, str]:
+        try:
+            return (read_manifest(p).created, p.name)
+        except ModelError:
+            return ("", p.name)
+    return max(candidates, key=created)
+
+
+class Forecaster:
+    """Next-step price forecasts for a batch of 60-price windows."""
+
+    def __init__(self, manifest: Manifest, runner: Runner) -> None:
+        pre = manifest.preprocessing
+        if pre.get("id") != NORMALISATION_ID:
+            raise ModelError(f"unsupported preprocessing {pre.get('id')!r}")
+        self.manifest = manifest
+        self.runner = runner
+        self.window = int(pre["window"])
+        self.scale = float(pre["scale"])
+        self.ref = manifest.ref
+
+    def predict(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = self.runner.run(normalise_windows(windows, self.scale))
+        return denormalise_forecasts(windows[:, -1], out, self.scale)
+
+
+class SentimentClassifier:
+    """``p_negative`` for a batch of texts, tokenised with the model's own vocabulary."""
+
+    def __init__(self, manifest: Manifest, runner: Runner, tokenizer: Tokenizer) -> None:
+        self.manifest = manifest
+        self.runner = runner
+        self.tokenizer = tokenizer
+        self.threshold = float(manifest.thresholds.get("escalation", 0.5))
+        self.ref = manifest.ref
+
+    def predict(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        out = self.runner.run(self.tokenizer.encode(texts))
+        return np.clip(np.asarray(out, dtype=np.float64).reshape(-1), 0.0, 1.0)
+
+
+def load_forecaster(model_dir: Path, threads: int = 1) -> Forecaster:
+    manifest, runner = open_verified(model_dir, "forecast", threads)
+    forecaster = Forecaster(manifest, runner)
+    probe = np.linspace(100.0, 101.0, forecaster.window)[None, :].repeat(2, axis=0)
+    _probe(forecaster.predict(probe), 2, model_dir)
+    return forecaster
+
+
+def load_sentiment(model_dir: Path, threads: int = 1) -> SentimentClassifier:
+    manifest, runner = open_verified(model_dir, "sentiment", threads)
+    pre = manifest.preprocessing
+    if pre.get("id") != TOKENIZER_ID:
+        raise ModelError(f"unsupported tokenizer {pre.get('id')!r}", model_dir=model_dir)
+    vocab = (model_dir / str(pre["vocab_file"])).resolve()
+    if model_dir.resolve() not in vocab.parents or not vocab.is_file():
+        raise ModelError("vocabulary file missing or outside the model directory", model_dir=model_dir)
+    tokenizer = load_tokenizer(vocab, int(pre["max_len"]), str(pre["pattern"]))
+    classifier = SentimentClassifier(manifest, runner, tokenizer)
+    _probe(classifier.predict(["probe text", "another"]), 2, model_dir)
+    return classifier
+
+
+def _probe(out: npt.NDArray[np.float64], n: int, model_dir: Path) -> None:
+    if out.shape != (n,) or not np.all(np.isfinite(out)):
+        raise ModelError(f"probe batch gave shape {out.shape} or non-finite values", model_dir=model_dir)
+
+
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start

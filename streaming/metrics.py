@@ -1,0 +1,78 @@
+"""Every Prometheus metric of the worker, declared once with help text and buckets.
+
+A ``Metrics`` object is built on an injected registry so each test gets a fresh
+``CollectorRegistry`` and the worker exposes exactly these families.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Inference runs ~0.1 ms per window batched and a few ms for a large sentiment batch;
+# buckets span 50 µs .. 2.5 s so both ends stay resolvable.
+INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                     0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Tick-to-publish latency: the target is tens of ms; seconds show a lagging consumer.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0, 60.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class Metrics:
+    """The worker's metric families (names follow Prometheus conventions)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.messages = Counter(
+            "sentinel_messages_total", "Input messages (ticks count one each) by topic and outcome "
+            "(ok, late, invalid).", ["topic", "outcome"], registry=registry)
+        self.batch_seconds = Histogram(
+            "sentinel_batch_processing_seconds", "Wall time to process one batch of input events.",
+            ["agent"], buckets=INFERENCE_BUCKETS, registry=registry)
+        self.batch_size = Histogram(
+            "sentinel_batch_size", "Input events per processed batch.", ["agent"],
+            buckets=BATCH_BUCKETS, registry=registry)
+        self.inference_seconds = Histogram(
+            "sentinel_inference_seconds", "onnxruntime time per inference call.", ["model"],
+            buckets=INFERENCE_BUCKETS, registry=registry)
+        self.inference_batch = Histogram(
+            "sentinel_inference_batch_size", "Rows per inference call.", ["model"],
+            buckets=BATCH_BUCKETS, registry=registry)
+        self.forecasts = Counter(
+            "sentinel_forecasts_total", "Forecasts published.", registry=registry)
+        # Symbol cardinality is bounded by the tracked universe (hundreds), acceptable here.
+        self.anomalies = Counter(
+            "sentinel_anomalies_total", "Price anomalies published.", ["symbol", "severity"],
+            registry=registry)
+        self.last_anomaly_score = Gauge(
+            "sentinel_last_anomaly_score", "Score of the latest anomaly per symbol.", ["symbol"],
+            registry=registry)
+        self.last_anomaly_time = Gauge(
+            "sentinel_last_anomaly_timestamp_seconds", "Tick time of the latest anomaly per symbol.",
+            ["symbol"], registry=registry)
+        self.sentiment = Counter(
+            "sentinel_sentiment_total", "Feedback messages classified, by label.", ["label"],
+            registry=registry)
+        self.escalations = Counter(
+            "sentinel_escalations_total", "Feedback escalations published.", ["priority"],
+            registry=registry)
+        self.dead_letters = Counter(
+            "sentinel_dead_letters_total", "Messages sent to the dead-letter topic.",
+            ["topic", "reason"], registry=registry)
+        self.symbols_tracked = Gauge(
+            "sentinel_symbols_tracked", "Symbols with state on this worker.", registry=registry)
+        self.end_to_end = Histogram(
+            "sentinel_end_to_end_latency_seconds", "From the input message ts to publishing its result.",
+            ["topic"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.model_info = Gauge(
+            "sentinel_model_info", "Loaded models (value 1) with their version.",
+            ["name", "version", "kind"], registry=registry)
+        self.model_load_failures = Counter(
+            "sentinel_model_load_failures_total", "Models refused at load or reload.", ["name"],
+            registry=registry)
+        self.consumer_lag = Gauge(
+            "sentinel_consumer_lag", "Messages behind the partition end, per input partition.",
+            ["topic", "partition"], registry=registry)
+        self.errors = Counter(
+            "sentinel_processing_errors_total", "Unexpected errors caught around a batch.", ["agent"],
+            registry=registry)

@@ -1,0 +1,109 @@
+"""The pure batch pipeline with real (tiny) ONNX models: list in, list out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
+from streaming.detector import DetectorConfig, ResidualDetector
+from streaming.inference import (
+    Forecaster,
+    SentimentClassifier,
+    latest_version_dir,
+    load_forecaster,
+    load_sentiment,
+)
+from streaming.pipeline import classify_feedback, process_ticks
+from streaming.schemas import Feedback, Tick
+from streaming.windows import SymbolState
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+
+
+def _schema(name: str) -> jsonschema.Validator:
+    return jsonschema.Draft202012Validator(json.loads((SCHEMAS / name).read_text()))
+
+
+@pytest.fixture(scope="module")
+def forecaster(tiny_models_dir: Path) -> Forecaster:
+    return load_forecaster(latest_version_dir(tiny_models_dir, FORECAST_MODEL))
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_models_dir: Path) -> SentimentClassifier:
+    return load_sentiment(latest_version_dir(tiny_models_dir, SENTIMENT_MODEL))
+
+
+def _walk(symbol: str, n: int, start: int = 0, seed: int = 1) -> list[Tick]:
+    rng = np.random.default_rng(seed)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    return [Tick(symbol, start + i, float(p)) for i, p in enumerate(prices)]
+
+
+def test_forecast_for_every_tick_once_window_is_full(forecaster: Forecaster) -> None:
+    states: dict[str, SymbolState] = {}
+    result = process_ticks(_walk("AAA", 100) + _walk("BBB", 70, seed=2), states, forecaster,
+                           ResidualDetector())
+    per_symbol = {s: sum(r["symbol"] == s for r in result.forecasts) for s in ("AAA", "BBB")}
+    assert per_symbol == {"AAA": 41, "BBB": 11}
+    assert all(_schema("prices.forecasts.json").is_valid(r) for r in result.forecasts)
+    assert len(states["AAA"].window) == 60 and states["AAA"].last_ts == 99
+
+
+def test_batching_does_not_change_results(forecaster: Forecaster) -> None:
+    ticks = _walk("AAA", 150)
+    one: dict[str, SymbolState] = {}
+    whole = process_ticks(ticks, one, forecaster, ResidualDetector()).forecasts
+    many: dict[str, SymbolState] = {}
+    pieces = [r for i in range(0, 150, 7)
+              for r in process_ticks(ticks[i:i + 7], many, forecaster, ResidualDetector()).forecasts]
+    assert [r["forecast"] for r in whole] == pytest.approx([r["forecast"] for r in pieces], rel=1e-12)
+    assert one["AAA"].to_dict() == many["AAA"].to_dict()
+
+
+def test_late_and_duplicate_ticks_are_counted_and_ignored(forecaster: Forecaster) -> None:
+    states: dict[str, SymbolState] = {}
+    process_ticks(_walk("AAA", 10, start=100), states, forecaster, ResidualDetector())
+    result = process_ticks([Tick("AAA", 109, 1.0), Tick("AAA", 50, 1.0), Tick("AAA", 110, 100.0)],
+                           states, forecaster, ResidualDetector())
+    assert (result.late, result.accepted) == (2, 1)
+    assert states["AAA"].window[-1] == 100.0
+
+
+def test_spike_produces_one_anomaly_with_deterministic_id(forecaster: Forecaster) -> None:
+    ticks = _walk("AAA", 200)
+    spike = ticks[150]
+    ticks[150] = Tick("AAA", spike.ts, spike.price * math.exp(0.02))  # 20σ of the 0.1% walk
+    result = process_ticks(ticks, {}, forecaster, ResidualDetector(DetectorConfig(warmup=30)))
+    assert [a["alert_id"] for a in result.anomalies] == [f"AAA:{spike.ts}"]
+    alert = result.anomalies[0]
+    assert alert["severity"] in ("high", "critical") and alert["model"] == forecaster.ref
+    assert _schema("prices.anomalies.json").is_valid(alert)
+
+
+def test_state_survives_serialisation(forecaster: Forecaster) -> None:
+    states: dict[str, SymbolState] = {}
+    process_ticks(_walk("AAA", 80), states, forecaster, ResidualDetector())
+    restored = {"AAA": SymbolState.from_dict(json.loads(json.dumps(states["AAA"].to_dict())))}
+    nxt = _walk("AAA", 90)[80:]
+    a = process_ticks(nxt, states, forecaster, ResidualDetector())
+    b = process_ticks(nxt, restored, forecaster, ResidualDetector())
+    assert a.forecasts == b.forecasts
+
+
+def test_feedback_escalates_negative_only(classifier: SentimentClassifier) -> None:
+    msgs = [Feedback("n1", 1, "Terrible, it arrived broken. I want a refund!", "email", "c9"),
+            Feedback("p1", 2, "I love it, great fit and beautiful colour")]
+    results = classify_feedback(msgs, classifier)
+    (s_neg, e_neg), (s_pos, e_pos) = results
+    assert s_neg["label"] == "negative" and s_pos["label"] == "positive" and e_pos is None
+    assert e_neg is not None and e_neg["alert_id"] == "fb:n1" and e_neg["priority"] == "P1"
+    assert "refund" in e_neg["reason"] and e_neg["customer_id"] == "c9"
+    assert _schema("feedback.escalations.json").is_valid(e_neg)
+    assert all(_schema("feedback.sentiment.json").is_valid(s) for s in (s_neg, s_pos))
