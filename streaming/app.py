@@ -56,7 +56,7 @@ def create_app(settings: Settings, models: Models, metrics: Metrics) -> faust.Ap
     ticks = app.topic(settings.topic(topics.TICKS), partitions=settings.partitions, **raw)
     feedback = app.topic(settings.topic(topics.FEEDBACK), partitions=settings.partitions, **raw)
     table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions,
-                      key_serializer="json", value_serializer="json")
+                      schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"))
     out_topics = {name: app.topic(settings.topic(name), **raw) for name in topics.OUTPUT_TOPICS}
 
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:

@@ -21,7 +21,7 @@ Guarantee = Literal["at_least_once", "exactly_once"]
 class Secret:
     """A string that never shows itself in repr, logs or tracebacks."""
 
-    value: str = field(repr=False)
+    value: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         return "Secret('***')" if self.value else "Secret('')"
