@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -45,13 +46,17 @@ def passes(alert: dict[str, Any], min_severity: str, min_priority: str) -> bool:
     return True
 
 
+def _when(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
 def format_alert(alert: dict[str, Any]) -> str:
     if "severity" in alert:
-        return (f"[{alert['severity'].upper():8}] {alert['symbol']:<8} ts={alert['ts']} "
+        return (f"[{alert['severity'].upper():8}] {alert['symbol']:<8} {_when(alert['ts'])} "
                 f"price={alert['price']:.4f} expected={alert['expected']:.4f} "
                 f"score={alert['score']:.1f} (threshold {alert['threshold']:.1f}) {alert['model']}")
-    return (f"[{alert['priority']:8}] feedback {alert['id']} p_negative={alert['p_negative']:.3f} "
-            f"{alert['reason']} | {alert['text_excerpt'][:100]}")
+    return (f"[{alert['priority']:8}] feedback {alert['id']}: {alert['reason']} | "
+            f"{alert['text_excerpt'][:100]}")
 
 
 async def tail(settings: Settings, emit: Callable[[dict[str, Any]], None], *,

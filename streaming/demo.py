@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -26,8 +27,12 @@ from streaming.schemas import Feedback, Tick
 from streaming.settings import Settings
 from streaming.synthetic import SyntheticConfig, generate
 
-DEMO_DIR = Path(".sentinel/demo")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_dir() -> Path:
+    """Demo state lives under the current directory, like `sentinel broker start`."""
+    return Path.cwd() / ".sentinel" / "demo"
 FALLBACK_FEEDBACK = [
     "The zipper broke after one wear, I want a refund.",
     "Love this dress, fits perfectly and the colour is great.",
@@ -42,7 +47,7 @@ def ensure_broker(settings: Settings, explicit: bool) -> tuple[Settings, Any]:
 
     if explicit:
         return settings, None
-    data_dir = DEMO_DIR / "broker"
+    data_dir = demo_dir() / "broker"
     running = broker.broker_status(data_dir)
     if running:
         return settings.with_overrides(kafka_bootstrap=running), None
@@ -54,11 +59,11 @@ def ensure_broker(settings: Settings, explicit: bool) -> tuple[Settings, Any]:
 
 def start_worker(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "streaming.cli", "worker", "--bootstrap", settings.kafka_bootstrap,
-           "--metrics-port", str(port), "--state-dir", str(DEMO_DIR / "worker"),
+           "--metrics-port", str(port), "--state-dir", str(demo_dir() / "worker"),
            "--models-dir", str(settings.models_dir), "--log-level", "WARNING"]
     if settings.topic_prefix:
         cmd += ["--topic-prefix", settings.topic_prefix]
-    log = (DEMO_DIR / "worker.log").open("ab")
+    log = (demo_dir() / "worker.log").open("ab")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                             start_new_session=True)
 
@@ -80,7 +85,7 @@ def wait_for_metrics(url: str, worker: subprocess.Popen[bytes], timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise ConfigError(f"worker exited with {worker.returncode}; see {DEMO_DIR / 'worker.log'}")
+            raise ConfigError(f"worker exited with {worker.returncode}; see {demo_dir() / 'worker.log'}")
         with contextlib.suppress(OSError):
             if scrape(url).get("sentinel_model_info"):
                 return
@@ -141,7 +146,9 @@ async def _status(url: str, stop: asyncio.Event) -> None:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    demo_dir().mkdir(parents=True, exist_ok=True)
+    # Client reconnect chatter (coordinator not ready on a fresh broker) is not for the demo screen.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     explicit = bool(args.bootstrap) or "SENTINEL_KAFKA_BOOTSTRAP" in os.environ
     settings, broker_handle = ensure_broker(settings, explicit)
     from streaming.broker import free_port

@@ -33,8 +33,19 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-async def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
-    """Create every contract topic with the configured partition count (idempotent)."""
+def changelog_topic(settings: Settings, table: str) -> str:
+    """Faust's name for a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
+
+
+async def ensure_topics(settings: Settings, timeout: float = 30.0,
+                        compacted: tuple[str, ...] = ()) -> None:
+    """Create every contract topic with the configured partition count (idempotent).
+
+    ``compacted`` names extra topics (table changelogs) created before Faust starts:
+    on a fresh broker Faust's own creation races its consumer's metadata and the
+    table agent crashes with PartitionsMismatch.
+    """
     admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
@@ -46,6 +57,8 @@ async def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
         existing = set(await admin.list_topics())
         wanted = [settings.topic(t) for t in (*topics.INPUT_TOPICS, *topics.OUTPUT_TOPICS)]
         new = [NewTopic(t, settings.partitions, 1) for t in wanted if t not in existing]
+        new += [NewTopic(t, settings.partitions, 1, topic_configs={"cleanup.policy": "compact"})
+                for t in compacted if t not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)

@@ -9,9 +9,9 @@ import faust
 from prometheus_client import start_http_server
 
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
-from streaming.app import Models, create_app, new_metrics
+from streaming.app import TABLE_NAME, Models, create_app, new_metrics
 from streaming.inference import latest_version_dir, load_forecaster, load_sentiment
-from streaming.kafka_admin import ensure_topics
+from streaming.kafka_admin import changelog_topic, ensure_topics
 from streaming.metrics import Metrics
 from streaming.settings import Settings
 
@@ -39,7 +39,7 @@ def load_models(settings: Settings, metrics: Metrics) -> Models:
 def run_worker(settings: Settings) -> int:
     metrics = new_metrics()
     models = load_models(settings, metrics)
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(ensure_topics(settings, compacted=(changelog_topic(settings, TABLE_NAME),)))
     start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=metrics.registry)
     logger.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,53 @@
+# stream-sentinel: `make demo` and `make test` do all the set-up on a fresh machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help demo test test-fast lint install install-train system-deps broker-start broker-stop clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Serving + test tools (no TensorFlow): what the demo needs.
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+# Everything, including the [train] extra (TensorFlow, tf2onnx) for the training tests.
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.installed-dev
+
+install: $(VENV)/.installed-dev ## serving install + dev tools into .venv
+
+install-train: $(VENV)/.installed-all ## add the [train] extra (TensorFlow, tf2onnx, pandas)
+
+system-deps: ## Java 17 + Maven (dev Kafka broker) and Prometheus/promtool (ops tests)
+	bash scripts/install_system_deps.sh
+
+demo: system-deps install ## run the demo: broker, worker, producers, alerts, metrics (Ctrl-C stops)
+	$(VENV)/bin/sentinel demo
+
+test: system-deps install-train ## run the whole test suite (unit, integration on a real broker, e2e)
+	$(PY) -m pytest
+
+test-fast: install ## unit tests only, seconds
+	$(PY) -m pytest -m "not integration and not train"
+
+lint: install ## ruff + mypy
+	$(VENV)/bin/ruff check streaming training export tests
+	$(VENV)/bin/mypy streaming export
+
+broker-start: install ## start the dev Kafka broker on 127.0.0.1:9092
+	$(VENV)/bin/sentinel broker start
+
+broker-stop: ## stop the dev Kafka broker
+	$(VENV)/bin/sentinel broker stop
+
+clean: ## remove local state (.sentinel) and caches, keep the venv
+	rm -rf .sentinel .pytest_cache .ruff_cache .mypy_cache

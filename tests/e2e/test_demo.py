@@ -1,0 +1,39 @@
+"""The README's demo command end to end: it starts its own broker, the worker with the
+released models, replays real prices and feedback, and prints real alerts."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.mark.integration
+def test_demo_prints_alerts_and_metrics(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    env["PYTHONPATH"] = str(REPO)
+    cmd = [sys.executable, "-m", "streaming.cli", "demo", "--duration", "45", "--rate", "600"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "worker up; metrics at http://127.0.0.1:" in text
+    released = [p.name for p in (REPO / "models" / "price-forecast").iterdir()]
+    anomalies = re.findall(r"^\[(LOW|MEDIUM|HIGH|CRITICAL)\s*\] (\S+) .* price-forecast@(\S+)$", text, re.M)
+    escalations = re.findall(r"^\[(P1|P2|P3)\s*\] feedback \S+: p_negative=", text, re.M)
+    assert anomalies, text[-3000:]
+    assert {v for _, _, v in anomalies} <= set(released)  # served by the released model
+    if DATA.is_dir():  # real replay: every alerting symbol is one of the shared data's
+        known = {p.name.split("_")[0] for p in (DATA / "prices/intraday/recent_5min").iterdir()}
+        assert {s for _, s, _ in anomalies} <= known
+    assert escalations, text[-3000:]
+    status = re.findall(r"forecasts=(\d+) anomalies=(\d+) feedback=(\d+)", text)
+    assert status and int(status[-1][0]) > 1000 and int(status[-1][2]) > 50
+    assert "demo stopped" in text
+    assert not (tmp_path / ".sentinel/demo/broker/broker.pid").exists()  # broker stopped

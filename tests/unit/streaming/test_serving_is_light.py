@@ -1,0 +1,30 @@
+"""Serving never imports TensorFlow (nor the training stack)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+BLOCKER = """
+import importlib.abc, sys
+BLOCKED = ("tensorflow", "tf2onnx", "keras", "pandas", "matplotlib", "sklearn")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"serving imported {name}")
+sys.meta_path.insert(0, Block())
+import streaming.worker, streaming.app, streaming.agents, streaming.cli, streaming.demo
+import streaming.producers_cli, streaming.alerts
+streaming.cli.build_parser()  # also wires the train/evaluate/export subcommands lazily
+print("ok", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+"""
+
+
+def test_worker_and_cli_import_without_tensorflow() -> None:
+    out = subprocess.run([sys.executable, "-c", BLOCKER], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok []"
