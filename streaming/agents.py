@@ -22,8 +22,8 @@ from faust.types import EventT, TableT
 from streaming import topics
 from streaming.detector import ResidualDetector
 from streaming.errors import InvalidMessage
-from streaming.inference import Forecaster, SentimentClassifier
 from streaming.metrics import Metrics
+from streaming.model_registry import ModelRegistry
 from streaming.pipeline import Record, classify_feedback, process_ticks
 from streaming.schemas import Feedback, Tick, decode_feedback, decode_ticks
 from streaming.windows import SymbolState
@@ -62,9 +62,9 @@ class DeadLetters:
 
 class PriceHandler:
     def __init__(self, table: TableT, send: Send, settings_topic: Callable[[str], str],
-                 forecaster: Forecaster, detector: ResidualDetector, metrics: Metrics,
+                 models: ModelRegistry, detector: ResidualDetector, metrics: Metrics,
                  dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor) -> None:
-        self.table, self.send, self.forecaster, self.detector = table, send, forecaster, detector
+        self.table, self.send, self.models, self.detector = table, send, models, detector
         self.metrics, self.dead_letters, self.max_bytes = metrics, dead_letters, max_bytes
         self.executor = executor
         self.forecast_topic = settings_topic(topics.FORECASTS)
@@ -93,14 +93,18 @@ class PriceHandler:
 
     async def _process(self, ticks: list[Tick], owner: dict[str, EventT], pending: list[Any]) -> None:
         states = {s: SymbolState.from_dict(self.table.get(s)) for s in owner}
+        forecaster = self.models.forecaster  # read once: the whole batch sees one version
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         result = await loop.run_in_executor(self.executor, process_ticks, ticks, states,
-                                            self.forecaster, self.detector)
+                                            forecaster, self.detector)
         if result.inference_rows:
-            model = self.forecaster.manifest.name
+            model = forecaster.manifest.name
             self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
             self.metrics.inference_batch.labels(model).observe(result.inference_rows)
+        # Outputs are acknowledged by the broker before the state moves on: a crash in
+        # between replays the batch against the old state (duplicates, never a loss).
+        await asyncio.gather(*await self._publish(result.forecasts, result.anomalies))
         for symbol in result.touched:
             write_table(self.table, owner[symbol], symbol, states[symbol].to_dict())
         self.symbols.update(result.touched)
@@ -108,7 +112,6 @@ class PriceHandler:
         self.metrics.messages.labels(self.source_topic, "ok").inc(result.accepted)
         if result.late:
             self.metrics.messages.labels(self.source_topic, "late").inc(result.late)
-        pending.extend(await self._publish(result.forecasts, result.anomalies))
 
     async def _publish(self, forecasts: list[Record], anomalies: list[Record]) -> list[Any]:
         futures = []
@@ -145,9 +148,9 @@ def write_table(table: TableT, event: EventT, key: str, value: Any) -> None:
 
 class FeedbackHandler:
     def __init__(self, send: Send, settings_topic: Callable[[str], str],
-                 classifier: SentimentClassifier, metrics: Metrics, dead_letters: DeadLetters,
+                 models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
                  max_bytes: int, executor: ThreadPoolExecutor) -> None:
-        self.send, self.classifier, self.metrics = send, classifier, metrics
+        self.send, self.models, self.metrics = send, models, metrics
         self.dead_letters, self.max_bytes, self.executor = dead_letters, max_bytes, executor
         self.source_topic = settings_topic(topics.FEEDBACK)
         self.sentiment_topic = settings_topic(topics.SENTIMENT)
@@ -169,10 +172,11 @@ class FeedbackHandler:
         self.metrics.batch_size.labels("feedback").observe(len(events))
 
     async def _process(self, messages: list[Feedback]) -> list[Any]:
+        classifier = self.models.classifier  # read once: the whole batch sees one version
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        results = await loop.run_in_executor(self.executor, classify_feedback, messages, self.classifier)
-        model = self.classifier.manifest.name
+        results = await loop.run_in_executor(self.executor, classify_feedback, messages, classifier)
+        model = classifier.manifest.name
         self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
         self.metrics.inference_batch.labels(model).observe(len(messages))
         futures = []

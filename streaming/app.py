@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -19,18 +18,12 @@ from prometheus_client import CollectorRegistry
 from streaming import topics
 from streaming.agents import DeadLetters, FeedbackHandler, PriceHandler
 from streaming.detector import DetectorConfig, ResidualDetector
-from streaming.inference import Forecaster, SentimentClassifier
 from streaming.metrics import Metrics
+from streaming.model_registry import ModelRegistry
 from streaming.settings import Settings
 
 logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
-
-
-@dataclass
-class Models:
-    forecaster: Forecaster
-    classifier: SentimentClassifier
 
 
 def faust_config(settings: Settings) -> dict[str, Any]:
@@ -50,7 +43,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, models: Models, metrics: Metrics) -> faust.App:
+def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> faust.App:
     app = faust.App(settings.app_id, **faust_config(settings))
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     ticks = app.topic(settings.topic(topics.TICKS), partitions=settings.partitions, **raw)
@@ -66,9 +59,9 @@ def create_app(settings: Settings, models: Models, metrics: Metrics) -> faust.Ap
     dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
     detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
                                                warmup=settings.detector_warmup))
-    prices = PriceHandler(table, send, settings.topic, models.forecaster, detector, metrics, dead,
+    prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor)
-    fb = FeedbackHandler(send, settings.topic, models.classifier, metrics, dead,
+    fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor)
 
     @app.agent(ticks)
@@ -85,6 +78,13 @@ def create_app(settings: Settings, models: Models, metrics: Metrics) -> faust.Ap
     @app.timer(interval=5.0)
     async def report_lag() -> None:
         await _report_lag(app, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
+
+    @app.timer(interval=settings.model_reload_interval_s)
+    async def reload_models() -> None:
+        # Loading and probing run off the event loop; the swap is one attribute assignment.
+        swapped = await asyncio.get_running_loop().run_in_executor(None, models.refresh)
+        for ref in swapped:
+            logger.info("hot reload: now serving %s", ref)
 
     return app
 

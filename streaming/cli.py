@@ -87,6 +87,25 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from streaming import model_registry as reg
+    from streaming.inference import sorted_versions
+
+    models_dir = _settings(args).models_dir
+    if args.action == "list":
+        for name in reg.LOADERS:
+            wanted = reg.wanted_dir(models_dir, name).name
+            for path in sorted_versions(models_dir, name):
+                print(f"{name} {path.name}{'  <- served' if path.name == wanted else ''}")
+    elif args.action == "rollback":
+        print(f"{args.name} pinned to {reg.rollback(models_dir, args.name)}; workers swap within "
+              "the reload interval")
+    else:
+        reg.pin(models_dir, args.name, args.version if args.action == "pin" else None)
+        print(f"{args.name}: {'pinned to ' + args.version if args.action == 'pin' else 'follows newest'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streaming.demo import run_demo
 
@@ -127,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--from-beginning", action="store_true")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_alerts)
+    m = sub.add_parser("models", help="list, pin, unpin or roll back served model versions")
+    m.add_argument("action", choices=["list", "pin", "unpin", "rollback"])
+    m.add_argument("name", nargs="?", choices=["price-forecast", "feedback-sentiment"])
+    m.add_argument("version", nargs="?")
+    _common(m)
+    m.set_defaults(func=cmd_models)
     d = sub.add_parser("demo", help="broker + worker + producers + alerts + metrics, offline")
     _common(d)
     d.add_argument("--metrics-port", type=int)

@@ -73,19 +73,25 @@ def open_verified(model_dir: Path, kind: str, threads: int = 1) -> tuple[Manifes
     return manifest, OnnxRunner(session, manifest.inputs[0].name, manifest.outputs[0].name)
 
 
-def latest_version_dir(models_dir: Path, name: str) -> Path:
-    """Newest version under ``models_dir/name`` by manifest ``created`` then directory name."""
+def sorted_versions(models_dir: Path, name: str) -> list[Path]:
+    """Version directories with a manifest, oldest first (by manifest ``created``, then name)."""
     root = models_dir / name
-    candidates = [p for p in root.iterdir() if (p / "manifest.json").is_file()] if root.is_dir() else []
-    if not candidates:
-        raise ModelError(f"no {name} model under {root}: train one (sentinel train) or set "
+    found: list[tuple[str, str, Path]] = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if (path / "manifest.json").is_file():
+            try:
+                found.append((read_manifest(path).created, path.name, path))
+            except ModelError:
+                found.append(("", path.name, path))
+    return [p for _, _, p in sorted(found)]
+
+
+def latest_version_dir(models_dir: Path, name: str) -> Path:
+    found = sorted_versions(models_dir, name)
+    if not found:
+        raise ModelError(f"no {name} model under {models_dir / name}: train one (sentinel train) or set "
                          "SENTINEL_MODELS_DIR")
-    def created(p: Path) -> tuple[str, str]:
-        try:
-            return (read_manifest(p).created, p.name)
-        except ModelError:
-            return ("", p.name)
-    return max(candidates, key=created)
+    return found[-1]
 
 
 class Forecaster:

@@ -73,6 +73,9 @@ class Metrics:
         self.model_load_failures = Counter(
             "sentinel_model_load_failures_total", "Models refused at load or reload.", ["name"],
             registry=registry)
+        self.model_reloads = Counter(
+            "sentinel_model_reloads_total", "Hot reload outcomes (swapped, refused).", ["name", "result"],
+            registry=registry)
         self.consumer_lag = Gauge(
             "sentinel_consumer_lag", "Messages behind the partition end, per input partition.",
             ["topic", "partition"], registry=registry)

@@ -56,6 +56,7 @@ class Settings:
     detector_warmup: int = 30
     max_message_bytes: int = 1_048_576
     inference_threads: int = 1
+    model_reload_interval_s: float = 10.0
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""

@@ -8,32 +8,19 @@ import logging
 import faust
 from prometheus_client import start_http_server
 
-from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
-from streaming.app import TABLE_NAME, Models, create_app, new_metrics
-from streaming.inference import latest_version_dir, load_forecaster, load_sentiment
+from streaming.app import TABLE_NAME, create_app, new_metrics
 from streaming.kafka_admin import changelog_topic, ensure_topics
 from streaming.metrics import Metrics
+from streaming.model_registry import ModelRegistry
 from streaming.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def load_models(settings: Settings, metrics: Metrics) -> Models:
-    threads = settings.inference_threads
-    try:
-        forecaster = load_forecaster(latest_version_dir(settings.models_dir, FORECAST_MODEL), threads)
-    except Exception:
-        metrics.model_load_failures.labels(FORECAST_MODEL).inc()
-        raise
-    try:
-        classifier = load_sentiment(latest_version_dir(settings.models_dir, SENTIMENT_MODEL), threads)
-    except Exception:
-        metrics.model_load_failures.labels(SENTIMENT_MODEL).inc()
-        raise
-    for m in (forecaster.manifest, classifier.manifest):
-        metrics.model_info.labels(m.name, m.version, m.kind).set(1)
-        logger.info("model loaded name=%s version=%s", m.name, m.version)
-    return Models(forecaster, classifier)
+def load_models(settings: Settings, metrics: Metrics) -> ModelRegistry:
+    registry = ModelRegistry(settings.models_dir, metrics, settings.inference_threads)
+    registry.load_initial()
+    return registry
 
 
 def run_worker(settings: Settings) -> int:

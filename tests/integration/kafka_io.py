@@ -69,12 +69,12 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
-def metric(samples: dict[str, float], name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
+def metric(samples: dict[str, float], family: str, /, **labels: str) -> float:
+    """Sum of the samples of ``family`` whose labels include ``labels``."""
     total = 0.0
     for key, value in samples.items():
         base, _, rest = key.partition("{")
-        if base == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
+        if base == family and all(f'{k}="{v}"' in rest for k, v in labels.items()):
             total += value
     return total
 
