@@ -40,6 +40,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "producer_linger": 0.002,
         "stream_buffer_maxsize": 8192,
         "table_standby_replicas": 0,
+        # A crashed worker's partitions move after this long (Faust's default is 60 s).
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
     }
 
 

@@ -57,6 +57,7 @@ class Settings:
     max_message_bytes: int = 1_048_576
     inference_threads: int = 1
     model_reload_interval_s: float = 10.0
+    session_timeout_s: float = 10.0
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""

@@ -1,0 +1,111 @@
+"""Faults against the real broker, each compared with the in-process reference on the same input.
+
+Figures (crashes survived, lost, duplicates) are printed so CI logs carry them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from streaming import topics
+from streaming.broker import BrokerConfig, free_port, start_broker
+from tests.integration.kafka_io import WorkerProcess, consume
+from tests.integration.reliability_support import (
+    BackgroundProducer,
+    Outcome,
+    Reference,
+    labelled_stream,
+    reference,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def collect(worker: WorkerProcess, ref: Reference, timeout: float = 180.0) -> Outcome:
+    forecasts = consume(worker.bootstrap, worker.topic(topics.FORECASTS),
+                        lambda r: len({(x["symbol"], x["ts"]) for x in r}) >= len(ref.forecasts),
+                        timeout=timeout)
+    anomalies = consume(worker.bootstrap, worker.topic(topics.ANOMALIES),
+                        lambda r: ref.anomalies <= {x["alert_id"] for x in r}, timeout=30)
+    return Outcome(forecasts, anomalies)
+
+
+def assert_nothing_lost(report: dict[str, int]) -> None:
+    print("fault report:", report)
+    assert report["forecasts_lost"] == 0 and report["anomalies_lost"] == 0, report
+    assert report["forecasts_unexpected"] == 0 and report["forecast_values_wrong"] == 0, report
+
+
+def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path) -> None:
+    ticks = labelled_stream(symbols=200, per_symbol=250)  # 50,000 ticks
+    ref = reference(ticks, tiny_models_dir)
+    worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
+    producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
+    producer.start()
+    rng, crashes = random.Random(5), 0
+    try:
+        for _ in range(5):
+            time.sleep(rng.uniform(3.0, 7.0))
+            worker.kill()
+            crashes += 1
+            worker.start()
+        producer.join(120)
+        assert producer.error is None and not producer.is_alive()
+        report = collect(worker, ref).check(ref)
+    finally:
+        worker.stop()
+    report["crashes"] = crashes
+    assert_nothing_lost(report)
+    assert report["anomalies_expected"] > 0
+
+
+def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path) -> None:
+    config = BrokerConfig(data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker = start_broker(config)
+    ticks = labelled_stream(symbols=50, per_symbol=200, seed=3)
+    ref = reference(ticks, tiny_models_dir)
+    worker = WorkerProcess(broker.bootstrap, tiny_models_dir, tmp_path / "state").start()
+    producer = BackgroundProducer(broker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1000)
+    try:
+        producer.start()
+        time.sleep(4)
+        broker.stop()
+        time.sleep(3)
+        broker = start_broker(config)
+        producer.join(120)
+        assert producer.error is None
+        report = collect(worker, ref).check(ref)
+        assert worker.proc is not None and worker.proc.poll() is None, "worker died with the broker"
+    finally:
+        worker.stop()
+        broker.stop()
+    assert_nothing_lost(report)
+
+
+def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir: Path,
+                                           tmp_path: Path) -> None:
+    ticks = labelled_stream(symbols=100, per_symbol=200, seed=9)
+    ref = reference(ticks, tiny_models_dir)
+    bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
+    first = WorkerProcess(bootstrap, tiny_models_dir, tmp_path / "a").start()
+    second = WorkerProcess(bootstrap, tiny_models_dir, tmp_path / "b", prefix=first.prefix,
+                           app_id=first.app_id).start()
+    producer = BackgroundProducer(bootstrap, first.topic(topics.TICKS), ticks, rate=1000)
+    try:
+        producer.start()
+        time.sleep(6)
+        second.kill()  # the survivor takes over its partitions with their table state
+        time.sleep(6)
+        second.start()  # and partitions rebalance back
+        producer.join(120)
+        assert producer.error is None
+        report = collect(first, ref).check(ref)
+    finally:
+        first.stop()
+        second.stop()
+    assert_nothing_lost(report)
+    assert "Assigned" in first.log_text() or "assignment" in first.log_text().lower()
