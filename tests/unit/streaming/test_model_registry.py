@@ -51,7 +51,10 @@ def test_new_version_is_swapped_in(setup: tuple[Path, reg.ModelRegistry, Metrics
     assert registry.refresh() == []
 
 
-def test_corrupt_model_is_refused_and_old_keeps_serving(setup: tuple[Path, reg.ModelRegistry, Metrics]) -> None:
+Setup = tuple[Path, reg.ModelRegistry, Metrics]
+
+
+def test_corrupt_model_is_refused_and_old_keeps_serving(setup: Setup) -> None:
     root, registry, metrics = setup
     serving = registry.forecaster
     time.sleep(1.1)
