@@ -26,8 +26,23 @@ logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
 
 
+def broker_credentials(settings: Settings) -> Any:
+    """Faust credentials from the same settings the aiokafka clients use (kafka_admin)."""
+    context = None
+    if settings.ssl_cafile or settings.security_protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        context = create_ssl_context(cafile=settings.ssl_cafile or None)
+    if settings.sasl_mechanism:
+        return faust.SASLCredentials(username=settings.sasl_username,
+                                     password=settings.sasl_password.value,
+                                     mechanism=settings.sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def faust_config(settings: Settings) -> dict[str, Any]:
     return {
+        "broker_credentials": broker_credentials(settings),
         "broker": f"kafka://{settings.kafka_bootstrap}",
         "store": "memory://",  # state is rebuilt from the changelog topic on start
         "datadir": str(settings.data_dir),
