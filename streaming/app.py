@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import Stream
 from faust.types import TP, StreamT
 from prometheus_client import CollectorRegistry
 
@@ -63,12 +64,17 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> faust.App:
     app = faust.App(settings.app_id, **faust_config(settings))
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    ticks = app.topic(settings.topic(topics.TICKS), partitions=settings.partitions, **raw)
-    feedback = app.topic(settings.topic(topics.FEEDBACK), partitions=settings.partitions, **raw)
+
+    def raw_topic(name: str, partitions: int | None = None) -> faust.TopicT:
+        # Raw bytes in and out: validation and JSON are ours, so bad input reaches the dead letter.
+        return app.topic(settings.topic(name), partitions=partitions, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    ticks = raw_topic(topics.TICKS, settings.partitions)
+    feedback = raw_topic(topics.FEEDBACK, settings.partitions)
     table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions,
                       schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"))
-    out_topics = {name: app.topic(settings.topic(name), **raw) for name in topics.OUTPUT_TOPICS}
+    out_topics = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
 
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
         return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
@@ -84,12 +90,13 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
 
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        batches = cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+        async for events in batches:
             await prices.handle(events)
 
     @app.agent(feedback)
     async def feedback_agent(stream: StreamT) -> None:
-        async for events in stream.take_events(min(settings.batch_max, 256),
+        async for events in cast(Stream, stream).take_events(min(settings.batch_max, 256),
                                                within=settings.batch_within_s):
             await fb.handle(events)
 

@@ -66,10 +66,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "synthetic":
         cfg = SyntheticConfig(symbols=int(args.symbols or 10), ticks_per_symbol=args.ticks, seed=args.seed,
                               start_ts=int(time.time() * 1000))
-        ticks, labels = generate(cfg)
+        generated, labels = generate(cfg)
         if args.labels:
             producers.write_labels(Path(args.labels), labels.windows)
-        sent = asyncio.run(producers.produce_ticks(settings, _limited(ticks, args.limit), args.rate,
+        sent = asyncio.run(producers.produce_ticks(settings, _limited(generated, args.limit), args.rate,
                                                    args.bundle, keep_ts=True))
         print(f"sent {sent} synthetic ticks for {cfg.symbols} symbols, {labels.count()} labelled anomalies")
         return 0
