@@ -13,7 +13,7 @@ import pytest
 
 from streaming import topics
 from streaming.broker import BrokerConfig, free_port, start_broker
-from tests.integration.kafka_io import WorkerProcess, consume
+from tests.integration.kafka_io import WorkerProcess, consume, metric, scrape
 from tests.integration.reliability_support import (
     BackgroundProducer,
     Outcome,
@@ -94,13 +94,14 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     first = WorkerProcess(bootstrap, tiny_models_dir, tmp_path / "a").start()
     second = WorkerProcess(bootstrap, tiny_models_dir, tmp_path / "b", prefix=first.prefix,
                            app_id=first.app_id).start()
-    producer = BackgroundProducer(bootstrap, first.topic(topics.TICKS), ticks, rate=1000)
+    producer = BackgroundProducer(bootstrap, first.topic(topics.TICKS), ticks, rate=800)
     try:
         producer.start()
-        time.sleep(6)
+        wait_forecasting(second)  # it owns partitions
         second.kill()  # the survivor takes over its partitions with their table state
-        time.sleep(6)
+        time.sleep(3)
         second.start()  # and partitions rebalance back
+        wait_forecasting(second)
         producer.join(120)
         assert producer.error is None
         report = collect(first, ref).check(ref)
@@ -108,4 +109,12 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
         first.stop()
         second.stop()
     assert_nothing_lost(report)
-    assert "Assigned" in first.log_text() or "assignment" in first.log_text().lower()
+
+
+def wait_forecasting(worker: WorkerProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric(scrape(worker.metrics_url), "sentinel_forecasts_total") > 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("worker never forecast: it got no partitions")

@@ -53,7 +53,8 @@ def test_swap_refuse_and_rollback(kafka_broker: object, tiny_models_dir: Path, t
         wait_for(lambda: serving(worker, v2))
         produce(worker.bootstrap, worker.topic(topics.TICKS), ticks[100:200])
         refs = [x["model"] for x in forecasts_for(worker, "HOT", 141)]
-        assert refs[-1] == f"{FORECAST_MODEL}@{v2}" and set(refs) <= {f"{FORECAST_MODEL}@{v}" for v in (v1, v2)}
+        assert refs[-1] == f"{FORECAST_MODEL}@{v2}"
+        assert set(refs) <= {f"{FORECAST_MODEL}@{v}" for v in (v1, v2)}
         time.sleep(1.1)
         bad = write_tiny_forecast(models, weight=0.9)
         (bad / "model.onnx").write_bytes(b"corrupt")
