@@ -107,6 +107,8 @@ class PriceHandler:
         await asyncio.gather(*await self._publish(result.forecasts, result.anomalies))
         for symbol in result.touched:
             write_table(self.table, owner[symbol], symbol, states[symbol].to_dict())
+        for symbol in result.touched - self.symbols:
+            self.metrics.prime_symbol(symbol)
         self.symbols.update(result.touched)
         self.metrics.symbols_tracked.set(len(self.symbols))
         self.metrics.messages.labels(self.source_topic, "ok").inc(result.accepted)

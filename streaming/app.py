@@ -16,11 +16,13 @@ from faust.streams import Stream
 from faust.types import TP, StreamT
 from prometheus_client import CollectorRegistry
 
+from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
 from streaming.agents import DeadLetters, FeedbackHandler, PriceHandler
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.metrics import Metrics
 from streaming.model_registry import ModelRegistry
+from streaming.schemas import REASONS
 from streaming.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
         return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
 
+    metrics.prime((ticks.get_topic_name(), feedback.get_topic_name()), REASONS,
+                  (FORECAST_MODEL, SENTIMENT_MODEL))
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
     detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
@@ -118,6 +122,7 @@ async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> No
     """Lag = partition end minus the consumer's position, for the input partitions we own."""
     consumer = app.consumer
     owned = [tp for tp in consumer.assignment() if tp.topic in sources]
+    _forget_revoked(metrics, {(tp.topic, str(tp.partition)) for tp in owned})
     if not owned:
         return
     highwaters = await consumer.highwaters(*owned)
@@ -126,6 +131,15 @@ async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> No
         if position is not None:
             lag = max(0, highwaters.get(tp, position) - position)
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+
+def _forget_revoked(metrics: Metrics, owned: set[tuple[str, str]]) -> None:
+    """Drop lag series of partitions a rebalance took away, so no stale value lingers."""
+    for metric in metrics.consumer_lag.collect():
+        for sample in metric.samples:
+            key = (sample.labels["topic"], sample.labels["partition"])
+            if key not in owned:
+                metrics.consumer_lag.remove(*key)
 
 
 async def _position(consumer: Any, tp: TP) -> int | None:

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = Ctrl-C)")
     d.add_argument("--rate", type=float, default=400.0, help="price ticks per second")
     d.set_defaults(func=cmd_demo)
+    from streaming.bench_cli import add_bench_parser
+
+    add_bench_parser(sub)
     _add_ml_commands(sub)
     return parser
 

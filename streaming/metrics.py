@@ -82,3 +82,28 @@ class Metrics:
         self.errors = Counter(
             "sentinel_processing_errors_total", "Unexpected errors caught around a batch.", ["agent"],
             registry=registry)
+
+    def prime(self, input_topics: tuple[str, ...], reasons: tuple[str, ...], models: tuple[str, ...]) -> None:
+        """Create the known label sets at zero so ``rate``/``increase`` see their first event.
+
+        Prometheus cannot count the first increment of a series it never saw at 0.
+        """
+        for topic in input_topics:
+            for outcome in ("ok", "late", "invalid"):
+                self.messages.labels(topic, outcome)
+            for reason in reasons:
+                self.dead_letters.labels(topic, reason)
+        for priority in ("P1", "P2", "P3"):
+            self.escalations.labels(priority)
+        for label in ("negative", "positive"):
+            self.sentiment.labels(label)
+        for agent in ("prices", "feedback"):
+            self.errors.labels(agent)
+        for name in models:
+            self.model_load_failures.labels(name)
+            for result in ("swapped", "refused"):
+                self.model_reloads.labels(name, result)
+
+    def prime_symbol(self, symbol: str) -> None:
+        for severity in ("low", "medium", "high", "critical"):
+            self.anomalies.labels(symbol, severity)

@@ -26,6 +26,9 @@ TICK_FIELDS = frozenset({"symbol", "ts", "price", "volume"})
 BUNDLE_FIELDS = frozenset({"symbol", "ticks"})
 BUNDLE_TICK_FIELDS = frozenset({"ts", "price", "volume"})
 FEEDBACK_FIELDS = frozenset({"id", "ts", "text", "channel", "customer_id"})
+# Every InvalidMessage.reason this module raises (metric label values, primed at zero).
+REASONS = ("too_large", "invalid_utf8", "invalid_json", "not_an_object", "missing_field",
+           "unknown_field", "invalid_type", "invalid_value")
 
 
 @dataclass(frozen=True, slots=True)
