@@ -70,7 +70,8 @@ def process_ticks(ticks: Sequence[Tick], states: MutableMapping[str, SymbolState
         state = states[tick.symbol]
         if state.pending_forecast is not None:
             expected = state.pending_forecast
-            score = detector.score_one(state.detector, log_residual(tick.price, expected))
+            score = detector.score_one(state.detector, log_residual(tick.price, expected),
+                                      ts=tick.ts, value=tick.price)
             if score.is_anomaly:
                 result.anomalies.append({
                     "alert_id": f"{tick.symbol}:{tick.ts}", "symbol": tick.symbol, "ts": tick.ts,

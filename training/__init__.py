@@ -1,0 +1,1 @@
+"""Training: data loading, Keras models, evaluation against baselines, reports, export to models/."""

@@ -38,3 +38,19 @@ def test_ragged_file_is_refused(tmp_path: Path) -> None:
     path.write_text("good 1 2 3\nbad 1 2\n")
     with pytest.raises(DataError, match="expected 3 values"):
         load_glove(path, VOCAB)
+
+
+def test_corpus_vectors_round_trip_through_the_glove_format(tmp_path: Path) -> None:
+    from export.tokenizer import Tokenizer, build_vocab
+    from training.word_vectors import cooccurrence, ppmi_svd, write_glove
+
+    texts = ["good film great acting", "bad film awful plot", "great plot good acting",
+             "awful acting bad film"] * 5
+    vocab = build_vocab(texts, min_count=1)
+    tok = Tokenizer(vocab)
+    vectors = ppmi_svd(cooccurrence([tok.ids(t) for t in texts], len(vocab), window=2), dim=3)
+    assert vectors.shape == (len(vocab), 3) and np.isfinite(vectors).all()
+    write_glove(tmp_path / "v.txt", vocab[2:], vectors[2:])
+    matrix, coverage = load_glove(tmp_path / "v.txt", vocab)
+    assert coverage == 1.0
+    np.testing.assert_allclose(matrix[2:], vectors[2:], atol=1e-4)

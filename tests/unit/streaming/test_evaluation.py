@@ -1,0 +1,135 @@
+"""The anomaly harness: causality, output format, metrics and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streaming.anomaly_metrics import Window, evaluate, scaled_sigmoid
+from streaming.cli import main
+from streaming.errors import ConfigError
+from streaming.evaluate_cli import detector_config
+from streaming.evaluation import read_series, run_file, score_series
+from streaming.forecasters import CausalForecaster, EwmaForecaster, NaiveForecaster, make_forecaster
+from streaming.zscore import make_scorer
+
+
+def _walk(n: int, seed: int = 0, spike_at: int | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = 50 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    if spike_at is not None:
+        values[spike_at] *= math.exp(0.02)
+    return values
+
+
+def _forecasters(models_dir: Path) -> list[CausalForecaster]:
+    return [NaiveForecaster(), EwmaForecaster(), make_forecaster("lstm", models_dir)]
+
+
+@pytest.mark.parametrize("detector", ["adaptive", "zscore"])
+def test_appending_or_changing_future_points_never_changes_earlier_scores(
+        tiny_models_dir: Path, detector: str) -> None:
+    values = _walk(900, spike_at=500)
+    ts = np.arange(900, dtype=np.float64) * 60.0
+    for forecaster in _forecasters(tiny_models_dir):
+        full = score_series(ts, values, forecaster, make_scorer(detector, 6.0), scored_from=135)
+        for cut in (300, 501, 700):
+            part = score_series(ts[:cut], values[:cut], forecaster, make_scorer(detector, 6.0), 135)
+            np.testing.assert_array_equal(part.scores, full.scores[:cut])
+            np.testing.assert_array_equal(part.flags, full.flags[:cut])
+            changed = values.copy()
+            changed[cut:] *= 3.0  # a wildly different future
+            other = score_series(ts, changed, forecaster, make_scorer(detector, 6.0), 135)
+            np.testing.assert_array_equal(other.scores[:cut], full.scores[:cut])
+        assert full.flags[500], forecaster.name
+
+
+def _write(path: Path, rows: list[tuple[object, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("timestamp", "value"), *rows])
+
+
+def test_output_mirrors_the_tree_with_scores_in_unit_interval(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    stamps = [f"2024-01-{1 + i // 1440:02d} {i // 60 % 24:02d}:{i % 60:02d}:00" for i in range(1200)]
+    _write(tmp_path / "in" / "a" / "b" / "s.csv", list(zip(stamps, _walk(1200, spike_at=900), strict=True)))
+    labels = {"a/b/s.csv": [[stamps[900], stamps[901]]]}
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    code = main(["evaluate", "anomalies", "--input", str(tmp_path / "in"), "--labels",
+                 str(tmp_path / "labels.json"), "--out", str(tmp_path / "out"), "--forecaster", "naive",
+                 "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    with (tmp_path / "out" / "a" / "b" / "s.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["timestamp", "value", "anomaly_score"] and len(rows) == 1201
+    assert [r[0] for r in rows[1:]] == stamps
+    scores = np.array([float(r[2]) for r in rows[1:]])
+    assert np.all((scores >= 0) & (scores < 1)) and np.all(scores[:180] == 0)
+    # The threshold maps to 0.5: a point is an alert exactly when its score reaches 0.5.
+    assert scores[900] >= 0.5 and np.sum(scores >= 0.5) == report["overall"]["alerts"]
+    assert [stamps[i] for i in np.flatnonzero(scores >= 0.5)] == report["files"][0]["alert_ts"]
+
+
+def test_cli_prints_metrics_against_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path / "in" / "x.csv", list(enumerate(_walk(1000, spike_at=600))))
+    (tmp_path / "in" / "labels.json").write_text(json.dumps({"x": [[600, 601]]}))  # stem key, default path
+    assert main(["evaluate", "anomalies", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                 "--forecaster", "ewma", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["overall"]["recall"] == 1.0 and report["overall"]["precision"] == 1.0
+    assert report["overall"]["mean_delay"] == 0.0 and report["overall"]["window_score"] == 100.0
+    assert main(["evaluate", "anomalies", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                 "--forecaster", "naive", "--detector", "zscore"]) == 0
+    text = capsys.readouterr().out
+    assert "OVERALL" in text and "window_score" in text
+
+
+def test_detector_options_are_typed_and_checked() -> None:
+    cfg = detector_config(5.0, ["pair=false", "drift_h=0", "cooldown=7"])
+    assert (cfg.threshold, cfg.pair, cfg.drift_h, cfg.cooldown) == (5.0, False, 0.0, 7)
+    for bad in (["nope=1"], ["cooldown=x"], ["pair"]):
+        with pytest.raises(ConfigError):
+            detector_config(6.0, bad)
+
+
+def test_missing_model_or_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "anomalies", "--input", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    _write(tmp_path / "in" / "x.csv", list(enumerate(_walk(100))))
+    assert main(["evaluate", "anomalies", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
+                 "--models-dir", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.count("sentinel: error:") == 2
+
+
+def test_zero_and_negative_series_fall_back_to_linear_residuals(tiny_models_dir: Path,
+                                                                tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    values = np.cumsum(rng.normal(0, 1.0, 1000))  # crosses zero
+    values[700] += 30.0
+    path = tmp_path / "z.csv"
+    _write(path, list(enumerate(values)))
+    series = read_series(path, tmp_path)
+    for forecaster in _forecasters(tiny_models_dir):
+        result = run_file(series, [Window(700, 701)], forecaster, make_scorer("adaptive", 6.0), None)
+        assert result.counts[""].detected == 1, forecaster.name
+
+
+def test_metrics_count_events_delays_and_the_window_score() -> None:
+    ts = np.arange(100, dtype=np.float64)
+    flags = np.zeros(100, dtype=bool)
+    flags[[5, 30, 32, 50, 90]] = True  # 5 is in the probation prefix
+    windows = [Window(30, 39, "a"), Window(60, 61, "b"), Window(2, 4, "c")]
+    counts = evaluate(flags, ts, windows, scored_from=10)
+    s = counts[""].summary()
+    assert (s["windows"], s["detected"], s["false_positives"], s["alerts"]) == (2, 1, 2, 4)
+    assert s["precision"] == 1 / 3 and s["recall"] == 0.5 and s["mean_delay"] == 0.0
+    raw = scaled_sigmoid(-1.0) - 1.0 - 2 * 0.11
+    assert s["window_score"] == pytest.approx(100 * (raw + 2) / (2 * scaled_sigmoid(-1.0) + 2))
+    assert counts["a"].summary()["recall"] == 1.0 and counts["b"].summary()["recall"] == 0.0
+    assert s["fp_per_1k"] == pytest.approx(1000 * 2 / (90 - 12))

@@ -1,0 +1,219 @@
+"""Handlers of ``sentinel train|evaluate|export``: load, run, print, exit code.
+
+Imported only when one of those commands runs (training.cli imports it lazily), so
+the serving CLI never pays for TensorFlow, pandas or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
+from training.data import PriceSeries, load_csv_dir, load_yfinance
+from training.errors import DataError
+from training.progress import console
+from training.reviews import LabelRule, read_reviews
+
+logger = logging.getLogger(__name__)
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter would bury the one-line results; must be set before import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _run_dir(args: argparse.Namespace, kind: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(args.run_dir) if args.run_dir else Path("runs") / f"{kind}-{stamp}"
+
+
+def _say(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
+
+
+def load_prices(args: argparse.Namespace) -> tuple[list[PriceSeries], str]:
+    """--csv-dir wins; otherwise --tickers through yfinance with the on-disk cache."""
+    tickers = [t.strip().upper() for t in (args.tickers or "").split(",") if t.strip()]
+    if args.csv_dir:
+        return load_csv_dir(Path(args.csv_dir), tickers or None), f"csv:{args.csv_dir}"
+    if not tickers:
+        raise DataError("give --csv-dir DIR (offline) or --tickers A,B,... (yfinance download)")
+    series = load_yfinance(tickers, args.start, args.end, Path(args.cache_dir))
+    return series, f"yfinance:{args.start or '10y'}..{args.end or 'today'}"
+
+
+def train_forecast(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training import forecast
+    from training.release import export_release, save_run
+    from training.tables import forecast_table
+
+    series, source = load_prices(args)
+    cfg = forecast.ForecastConfig(arch=args.arch, window=args.window, units=args.units, dropout=args.dropout,
+                                  learning_rate=args.learning_rate, epochs=args.epochs,
+                                  batch_size=args.batch_size, patience=args.patience, seed=args.seed)
+    if args.grid:
+        return _grid(cfg, series, Path(args.report or _run_dir(args, "forecast-grid")))
+    eval_series = load_csv_dir(Path(args.eval_csv_dir)) if args.eval_csv_dir else []
+    fitted, metrics, counts = forecast.train_and_score(cfg, series, eval_series,
+                                                       Path(args.tensorboard) if args.tensorboard else None)
+    spec = forecast.release_spec(cfg, fitted, series, source, metrics, counts)
+    batch = forecast.parity_batch(fitted.extra["parts"]["test"], cfg.scale, seed=cfg.seed)
+    run_dir = save_run(_run_dir(args, "forecast"), fitted.model, spec, batch)
+    print(f"## Test part ({counts['test']} windows): LSTM vs persistence\n")
+    print(forecast_table(metrics["test"]["tickers"]))
+    if eval_series:
+        print("\n## Extra tickers (all windows, never trained on)\n")
+        print(forecast_table(metrics["extra_tickers"]["tickers"]))
+    print(f"\nresidual_log_std (train) = {metrics['residual_log_std']:.5f}; "
+          f"epochs {len(fitted.history['loss'])} (best {fitted.best_epoch}); "
+          f"training {fitted.seconds:.0f} s; run dir {run_dir}")
+    if args.report:
+        paths = forecast.write_reports(fitted, metrics, Path(args.report), cfg.scale)
+        _say(f"report: {', '.join(str(p) for p in paths)}")
+    if args.export_to:
+        _print_export(*export_release(fitted.model, spec, batch, Path(args.export_to)))
+    return 0
+
+
+def _grid(cfg: Any, series: list[PriceSeries], out_dir: Path) -> int:
+    from training.grid import run_grid
+
+    path, table = run_grid(cfg, series, out_dir)
+    print(table)
+    _say(f"grid results: {path} (validation part only; ratio < 1 beats persistence)")
+    return 0
+
+
+def _print_export(target: Path, manifest: Any) -> None:
+    size = (target / "model.onnx").stat().st_size
+    print(f"exported {manifest.ref} -> {target} ({size / 1024:.0f} KiB, parity max_abs_diff "
+          f"{manifest.parity['max_abs_diff']:.2e} on {manifest.parity['n']})")
+
+
+def train_sentiment(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training import sentiment
+    from training.release import export_release, save_run
+    from training.tables import sentiment_table
+
+    t0 = time.perf_counter()
+    data = read_reviews(Path(args.csv), args.text_col, args.label_col,
+                        LabelRule(args.rating_positive, args.rating_negative), args.limit, args.seed)
+    cfg = sentiment.SentimentConfig(arch=args.arch, max_len=args.max_len, vocab_size=args.vocab_size,
+                                    min_count=args.min_count, embed_dim=args.embed_dim, units=args.units,
+                                    dropout=args.dropout, learning_rate=args.learning_rate,
+                                    epochs=args.epochs, batch_size=args.batch_size, patience=args.patience,
+                                    seed=args.seed,
+                                    target_recall=args.target_recall, embeddings=args.embeddings)
+    prep = sentiment.prepare(data, cfg)
+    cfg, matrix, coverage = _embeddings(cfg, prep)
+    fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None)
+    probs, results = _score_sentiment(fitted, prep, cfg)
+    spec = sentiment.release_spec(cfg, prep, fitted, results, data.description, coverage)
+    batch = prep.encoded["test"][:256]
+    vocab = {sentiment.VOCAB_FILE: sentiment.vocab_bytes(prep.tokenizer)}
+    run_dir = save_run(_run_dir(args, "sentiment"), fitted.model, spec, batch, vocab)
+    print(f"## Test part of {data.description['file']}: LSTM ({cfg.arch}) vs TF-IDF + LR, "
+          f"thresholds for validation negative recall >= {cfg.target_recall}\n")
+    print(sentiment_table({f"LSTM ({cfg.arch})": results["lstm"], "TF-IDF + LR": results["baseline"]}))
+    print(f"\nepochs {len(fitted.history['loss'])} (best {fitted.best_epoch}); "
+          f"LSTM training {fitted.seconds:.0f} s; baseline {results['baseline_info']['seconds']} s; "
+          f"total {time.perf_counter() - t0:.0f} s; vocab {len(prep.tokenizer.vocab)}; run dir {run_dir}")
+    if args.report:
+        paths = sentiment.write_reports(fitted, prep, probs, results, Path(args.report))
+        _say(f"report: {', '.join(str(p) for p in paths)}")
+    if args.export_to:
+        _print_export(*export_release(fitted.model, spec, batch, Path(args.export_to), vocab))
+    return 0
+
+
+def _embeddings(cfg: Any, prep: Any) -> tuple[Any, Any, float | None]:
+    """GloVe vectors for the training vocabulary; the embedding width follows the file."""
+    if not cfg.embeddings:
+        return cfg, None, None
+    from training.embeddings import load_glove
+
+    matrix, coverage = load_glove(Path(cfg.embeddings), prep.tokenizer.vocab, cfg.seed)
+    _say(f"embeddings: {coverage:.1%} of the vocabulary found in {cfg.embeddings} (dim {matrix.shape[1]})")
+    return replace(cfg, embed_dim=int(matrix.shape[1])), matrix, coverage
+
+
+def _score_sentiment(fitted: Any, prep: Any, cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """LSTM and baseline on one split: thresholds on validation, metrics on test."""
+    from sklearn.metrics import roc_auc_score
+
+    from training import sentiment
+
+    lstm = sentiment.lstm_probabilities(fitted.model, prep)
+    base_predict, info = sentiment.tfidf_baseline(prep, cfg.seed)
+    base = {k: base_predict(prep.parts[k].texts) for k in ("val", "test")}
+    results = {"lstm": sentiment.score(lstm["val"], lstm["test"], prep, cfg.target_recall),
+               "baseline": sentiment.score(base["val"], base["test"], prep, cfg.target_recall),
+               "baseline_info": info, "validation": {
+                   "lstm_roc_auc": roc_auc_score(prep.parts["val"].labels, lstm["val"]),
+                   "baseline_roc_auc": roc_auc_score(prep.parts["val"].labels, base["val"])}}
+    return {"lstm": lstm["test"], "baseline": base["test"]}, results
+
+
+def evaluate_forecast(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_forecast as run
+    from training.evaluate import resolve_model_dir
+    from training.tables import forecast_table
+
+    model_dir = resolve_model_dir(Path(args.model), FORECAST_MODEL)
+    tickers = [t.strip() for t in (args.tickers or "").split(",") if t.strip()] or None
+    result = run(model_dir, load_csv_dir(Path(args.csv_dir), tickers), args.part)
+    if args.json:
+        print(json.dumps(result, indent=None if args.compact else 2))
+        return 0
+    print(f"## {result['model']} on {args.csv_dir} ({args.part} windows) vs persistence\n")
+    print(forecast_table(result["tickers"]))
+    print("\nmean over tickers: " + ", ".join(f"{k}={v:.4g}" for k, v in result["mean"].items()))
+    return 0
+
+
+def evaluate_sentiment(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_sentiment as run
+    from training.evaluate import resolve_model_dir
+    from training.tables import sentiment_table
+
+    model_dir = resolve_model_dir(Path(args.model), SENTIMENT_MODEL)
+    data = read_reviews(Path(args.csv), args.text_col, args.label_col,
+                        LabelRule(args.rating_positive, args.rating_negative), args.limit, args.seed)
+    if args.part != "all":
+        data = _model_part(model_dir, data, args.part)
+    result = run(model_dir, data.texts, data.labels, args.threshold)
+    if args.json:
+        print(json.dumps({**result, "data": data.description}, indent=None if args.compact else 2))
+        return 0
+    print(f"## {result['model']} on {args.csv} ({data.description['label_rule']})\n")
+    print(sentiment_table({result["model"]: result}))
+    return 0
+
+
+def _model_part(model_dir: Path, data: Any, part: str) -> Any:
+    """Re-create the model's stratified split (it is seeded) and keep one part."""
+    from export.manifest import read_manifest
+    from training.reviews import stratified_split
+
+    training = read_manifest(model_dir).training
+    if "split" not in training or "seed" not in training:
+        raise DataError(f"manifest of {model_dir} records no split; use --part all")
+    return data.take(stratified_split(data.labels, training["split"], training["seed"])[part])
+
+
+def export_run(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training.release import export_run_dir
+
+    _print_export(*export_run_dir(Path(args.run), Path(args.to)))
+    return 0

@@ -1,0 +1,183 @@
+"""Training the feedback-sentiment model, with a TF-IDF baseline on the very same split.
+
+The escalation threshold is chosen on validation for a target recall of negatives,
+then every metric is reported on test at that threshold, for the LSTM and the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from export.manifest import SENTIMENT_MODEL, TensorSpec
+from export.tokenizer import Tokenizer, build_vocab
+from training.metrics import classification_metrics, threshold_for_recall
+from training.models import FitResult, seed_everything, tensorboard_callback
+from training.release import ReleaseSpec
+from training.reviews import LabelledTexts, stratified_split
+
+VOCAB_FILE = "vocab.json"
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    arch: str = "lstm"
+    max_len: int = 200
+    vocab_size: int = 20000
+    min_count: int = 2
+    embed_dim: int = 100
+    units: int = 64
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 64
+    patience: int = 2
+    seed: int = 42
+    target_recall: float = 0.90
+    split: tuple[float, float, float] = (0.70, 0.15, 0.15)
+    embeddings: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One split, tokenised once: every model below sees exactly these rows."""
+
+    parts: dict[str, LabelledTexts]
+    tokenizer: Tokenizer
+    encoded: dict[str, npt.NDArray[np.int64]]
+
+
+def prepare(data: LabelledTexts, cfg: SentimentConfig) -> Prepared:
+    """Stratified split, vocabulary from the training texts only, encoding of every part."""
+    idx = stratified_split(data.labels, cfg.split, cfg.seed)
+    parts = {name: data.take(i) for name, i in idx.items()}
+    vocab = build_vocab(parts["train"].texts, max_size=cfg.vocab_size, min_count=cfg.min_count)
+    tokenizer = Tokenizer(vocab, max_len=cfg.max_len)
+    return Prepared(parts, tokenizer, {k: tokenizer.encode(v.texts) for k, v in parts.items()})
+
+
+def class_weights(labels: npt.NDArray[np.int64]) -> dict[int, float]:
+    """Balanced weights: the rare negatives count as much in the loss as the positives."""
+    counts = np.bincount(labels, minlength=2)
+    return {c: float(len(labels) / (2.0 * max(1, counts[c]))) for c in (0, 1)}
+
+
+def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.float32] | None = None,
+        tensorboard: Path | None = None) -> FitResult:
+    """Class-weighted training, early stopping on validation ROC-AUC, best weights restored."""
+    import keras
+
+    from training.models import build_sentiment_model
+    from training.progress import keras_progress
+
+    seed_everything(cfg.seed)
+    model = build_sentiment_model(len(prep.tokenizer.vocab), cfg.max_len, cfg.arch, cfg.embed_dim, cfg.units,
+                                  cfg.dropout, cfg.learning_rate, embedding_matrix)
+    callbacks = [keras.callbacks.EarlyStopping("val_auc", mode="max", patience=cfg.patience,
+                                               restore_best_weights=True),
+                 keras_progress(cfg.epochs, f"sentiment {cfg.arch}")]
+    if tensorboard:
+        callbacks.append(tensorboard_callback(tensorboard))
+    y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
+    t0 = time.perf_counter()
+    hist = model.fit(prep.encoded["train"], y_tr, validation_data=(prep.encoded["val"], y_va),
+                     epochs=cfg.epochs, batch_size=cfg.batch_size, class_weight=class_weights(y_tr),
+                     callbacks=callbacks, verbose=0)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1)
+
+
+def tfidf_baseline(prep: Prepared, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """TF-IDF word 1-2-grams + balanced logistic regression; C picked on validation ROC-AUC."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    t0 = time.perf_counter()
+    vec = TfidfVectorizer(tokenizer=prep.tokenizer.tokens, lowercase=False, token_pattern=None,
+                          ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_tr = vec.fit_transform(prep.parts["train"].texts)
+    x_va = vec.transform(prep.parts["val"].texts)
+    best: tuple[float, Any, float] = (-1.0, None, 0.0)
+    for c in (1.0, 4.0, 16.0):
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        clf.fit(x_tr, prep.parts["train"].labels)
+        auc = roc_auc_score(prep.parts["val"].labels, clf.predict_proba(x_va)[:, 1])
+        best = max(best, (auc, clf, c), key=lambda b: b[0])
+
+    def predict(texts: list[str]) -> npt.NDArray[np.float64]:
+        return np.asarray(best[1].predict_proba(vec.transform(texts))[:, 1], dtype=np.float64)
+
+    info = {"C": best[2], "features": len(vec.vocabulary_), "seconds": round(time.perf_counter() - t0, 1)}
+    return predict, info
+
+
+def score(p_val: npt.NDArray[np.float64], p_test: npt.NDArray[np.float64], prep: Prepared,
+          target: float) -> dict[str, Any]:
+    """Threshold from validation (target negative recall), metrics on test at that threshold."""
+    t = threshold_for_recall(prep.parts["val"].labels, p_val, target)
+    return classification_metrics(prep.parts["test"].labels, p_test, t)
+
+
+def lstm_probabilities(model: Any, prep: Prepared) -> dict[str, npt.NDArray[np.float64]]:
+    return {k: np.asarray(model.predict(prep.encoded[k], batch_size=512, verbose=0), np.float64).reshape(-1)
+            for k in ("val", "test")}
+
+
+def release_spec(cfg: SentimentConfig, prep: Prepared, fitted: FitResult, results: dict[str, Any],
+                 data_desc: dict[str, Any], embeddings_coverage: float | None) -> ReleaseSpec:
+    counts = {k: {"n": len(v.labels), "negative": int(v.labels.sum())} for k, v in prep.parts.items()}
+    training = {"data": data_desc, "split": list(cfg.split), "split_rule": "stratified random, seeded",
+                "counts": counts, **{k: v for k, v in asdict(cfg).items() if k != "split"},
+                "embeddings_coverage": embeddings_coverage, "epochs_trained": len(fitted.history["loss"]),
+                "best_epoch": fitted.best_epoch, "train_seconds": round(fitted.seconds, 1),
+                "history": fitted.history,
+                "label": "1 = negative; output p_negative", "class_weights": class_weights(
+                    prep.parts["train"].labels)}
+    lstm = results["lstm"]
+    return ReleaseSpec(
+        name=SENTIMENT_MODEL, kind="sentiment",
+        inputs=[TensorSpec("tokens", "int64", [None, cfg.max_len])],
+        outputs=[TensorSpec("p_negative", "float32", [None, 1])],
+        preprocessing=prep.tokenizer.params(VOCAB_FILE),
+        thresholds={"escalation": lstm["threshold"]},  # the rule is in metrics.threshold_rule
+        training=training,
+        metrics={"test": lstm, "baseline_tfidf_logreg": results["baseline"],
+                 "validation": results.get("validation", {}),
+                 "threshold_rule": "highest threshold with validation negative recall >= "
+                                   f"{cfg.target_recall}"})
+
+
+def vocab_bytes(tokenizer: Tokenizer) -> bytes:
+    return json.dumps(list(tokenizer.vocab), ensure_ascii=False).encode("utf-8")
+
+
+def write_reports(fitted: FitResult, prep: Prepared, probs: dict[str, Any], results: dict[str, Any],
+                  report_dir: Path) -> list[Path]:
+    """Loss curves, confusion matrix at the threshold, ROC vs baseline, hidden-state PCA."""
+    from training import reports
+    from training.models import encoder_model
+
+    y = prep.parts["test"].labels
+    lstm = results["lstm"]
+    cm = lstm["confusion_matrix"]
+    paths = [reports.loss_curves(fitted.history, report_dir / "sentiment_loss.png",
+                                 "Sentiment model: weighted binary cross-entropy"),
+             reports.confusion_matrix(cm["rows_true_cols_pred"], cm["labels"],
+                                      report_dir / "sentiment_cm.png",
+                                      f"LSTM on test, threshold {lstm['threshold']:.3f}"),
+             reports.roc_curves({"LSTM": (y, probs["lstm"]), "TF-IDF + LR": (y, probs["baseline"])},
+                                report_dir / "sentiment_roc.png", "ROC on test (dot = escalation threshold)",
+                                {"LSTM": lstm["threshold"], "TF-IDF + LR": results["baseline"]["threshold"]})]
+    states = np.asarray(encoder_model(fitted.model).predict(prep.encoded["test"], batch_size=512, verbose=0))
+    paths.append(reports.hidden_state_pca(states, y.astype(np.float64),
+                                          report_dir / "sentiment_hidden_pca.png",
+                                          "LSTM final state of test reviews (PCA)",
+                                          "true label (1 = negative)"))
+    return paths
