@@ -1,8 +1,10 @@
 """Thin Faust glue: decode -> pure pipeline -> publish + count.
 
 Invalid input never raises out of here: it goes to the dead-letter topic with its
-reason and a counter. Output sends of a batch are awaited before the batch's input
-offsets are acknowledged, so a crash can duplicate results but never lose them.
+reason and a counter. Each handler has two stages, ``prepare`` (no I/O but the
+executor) and ``finish`` (publishing); output sends of a batch are awaited before the
+batch's state is written and its input offsets are released, so a crash can
+duplicate results but never lose them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,9 +25,10 @@ from faust.types import EventT, TableT
 from streaming import topics
 from streaming.detector import ResidualDetector
 from streaming.errors import InvalidMessage
+from streaming.inference import Forecaster
 from streaming.metrics import Metrics
 from streaming.model_registry import ModelRegistry
-from streaming.pipeline import Record, classify_feedback, process_ticks
+from streaming.pipeline import PriceResult, Record, classify_feedback, process_ticks
 from streaming.schemas import Feedback, Tick, decode_feedback, decode_ticks
 from streaming.windows import SymbolState
 
@@ -60,7 +64,39 @@ class DeadLetters:
         return await self.send(self.topic, msg.key, orjson.dumps(record))
 
 
+@dataclass(slots=True)
+class Invalid:
+    event: EventT
+    error: InvalidMessage
+
+
+@dataclass(slots=True)
+class PriceBatch:
+    """What ``prepare`` hands to ``finish``: outputs and state snapshots, nothing sent yet."""
+
+    seq: int
+    started: float
+    size: int
+    invalid: list[Invalid] = field(default_factory=list)
+    result: PriceResult | None = None
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owner: dict[str, EventT] = field(default_factory=dict)
+
+
+def _process_and_snapshot(ticks: list[Tick], states: dict[str, SymbolState], forecaster: Forecaster,
+                          detector: ResidualDetector) -> tuple[PriceResult, dict[str, dict[str, Any]]]:
+    result = process_ticks(ticks, states, forecaster, detector)
+    return result, {s: states[s].to_dict() for s in result.touched}
+
+
 class PriceHandler:
+    """``prepare`` (decode, state, inference, scoring) then ``finish`` (publish, acks, table).
+
+    The next batch may be prepared while this one finishes (``BatchPipe``), so states
+    moved by a prepared batch stay in ``inflight`` until its table write: the next
+    batch continues from them, not from the table's older value.
+    """
+
     def __init__(self, table: TableT, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, detector: ResidualDetector, metrics: Metrics,
                  dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor) -> None:
@@ -71,42 +107,64 @@ class PriceHandler:
         self.anomaly_topic = settings_topic(topics.ANOMALIES)
         self.source_topic = settings_topic(topics.TICKS)
         self.symbols: set[str] = set()
+        self.inflight: dict[str, tuple[SymbolState, int]] = {}
+        self._seq = 0
 
     async def handle(self, events: Sequence[EventT]) -> None:
-        start = time.perf_counter()
-        pending: list[Any] = []
+        """Both stages in one call (tests, exactly-once mode)."""
+        await self.finish(await self.prepare(events))
+
+    async def prepare(self, events: Sequence[EventT]) -> PriceBatch:
+        batch = PriceBatch(seq=self._seq, started=time.perf_counter(), size=len(events))
+        self._seq += 1
         ticks: list[Tick] = []
-        owner: dict[str, EventT] = {}
         for event in events:
             try:
                 decoded = decode_ticks(event.value, self.max_bytes)
             except InvalidMessage as exc:
-                pending.append(await self.dead_letters.publish(event, exc))
+                batch.invalid.append(Invalid(event, exc))
                 continue
             ticks.extend(decoded)
-            owner[decoded[0].symbol] = event
-        if ticks:
-            await self._process(ticks, owner, pending)
-        await asyncio.gather(*pending)
-        self.metrics.batch_seconds.labels("prices").observe(time.perf_counter() - start)
-        self.metrics.batch_size.labels("prices").observe(len(events))
-
-    async def _process(self, ticks: list[Tick], owner: dict[str, EventT], pending: list[Any]) -> None:
-        states = {s: SymbolState.from_dict(self.table.get(s)) for s in owner}
+            batch.owner[decoded[0].symbol] = event
+        if not ticks:
+            return batch
+        states = {s: self._state(s) for s in batch.owner}
         forecaster = self.models.forecaster  # read once: the whole batch sees one version
-        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        result = await loop.run_in_executor(self.executor, process_ticks, ticks, states,
-                                            forecaster, self.detector)
+        result, batch.snapshots = await asyncio.get_running_loop().run_in_executor(
+            self.executor, _process_and_snapshot, ticks, states, forecaster, self.detector)
+        batch.result = result
         if result.inference_rows:
             model = forecaster.manifest.name
             self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
             self.metrics.inference_batch.labels(model).observe(result.inference_rows)
+        for symbol in result.touched:
+            self.inflight[symbol] = (states[symbol], batch.seq)
+        return batch
+
+    async def finish(self, batch: PriceBatch) -> None:
+        pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]
+        result = batch.result
+        if result is not None:
+            pending.extend(await self._publish(result.forecasts, result.anomalies))
         # Outputs are acknowledged by the broker before the state moves on: a crash in
         # between replays the batch against the old state (duplicates, never a loss).
-        await asyncio.gather(*await self._publish(result.forecasts, result.anomalies))
-        for symbol in result.touched:
-            write_table(self.table, owner[symbol], symbol, states[symbol].to_dict())
+        await asyncio.gather(*pending)
+        if result is not None:
+            self._commit_state(batch, result)
+        self.metrics.batch_seconds.labels("prices").observe(time.perf_counter() - batch.started)
+        self.metrics.batch_size.labels("prices").observe(batch.size)
+
+    def _state(self, symbol: str) -> SymbolState:
+        entry = self.inflight.get(symbol)
+        return entry[0] if entry is not None else SymbolState.from_dict(self.table.get(symbol))
+
+    def _commit_state(self, batch: PriceBatch, result: PriceResult) -> None:
+        for symbol, snapshot in batch.snapshots.items():
+            write_table(self.table, batch.owner[symbol], symbol, snapshot)
+            entry = self.inflight.get(symbol)
+            if entry is not None and entry[1] == batch.seq:  # no later batch moved it since
+                del self.inflight[symbol]
         for symbol in result.touched - self.symbols:
             self.metrics.prime_symbol(symbol)
         self.symbols.update(result.touched)
@@ -117,10 +175,11 @@ class PriceHandler:
 
     async def _publish(self, forecasts: list[Record], anomalies: list[Record]) -> list[Any]:
         futures = []
+        send, topic = self.send, self.forecast_topic
         for rec in forecasts:
-            futures.append(await self.send(self.forecast_topic, rec["symbol"].encode(), orjson.dumps(rec)))
+            futures.append(await send(topic, rec["symbol"].encode(), orjson.dumps(rec)))
         for rec in anomalies:
-            futures.append(await self.send(self.anomaly_topic, rec["symbol"].encode(), orjson.dumps(rec)))
+            futures.append(await send(self.anomaly_topic, rec["symbol"].encode(), orjson.dumps(rec)))
             self.metrics.anomalies.labels(rec["symbol"], rec["severity"]).inc()
             self.metrics.last_anomaly_score.labels(rec["symbol"]).set(rec["score"])
             self.metrics.last_anomaly_time.labels(rec["symbol"]).set(rec["ts"] / 1000)
@@ -148,7 +207,17 @@ def write_table(table: TableT, event: EventT, key: str, value: Any) -> None:
         _current_event.reset(token)
 
 
+@dataclass(slots=True)
+class FeedbackBatch:
+    started: float
+    size: int
+    invalid: list[Invalid] = field(default_factory=list)
+    results: list[tuple[Record, Record | None]] = field(default_factory=list)
+
+
 class FeedbackHandler:
+    """``prepare`` (decode, tokenise, classify) then ``finish`` (publish, acks)."""
+
     def __init__(self, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
                  max_bytes: int, executor: ThreadPoolExecutor) -> None:
@@ -159,37 +228,40 @@ class FeedbackHandler:
         self.escalation_topic = settings_topic(topics.ESCALATIONS)
 
     async def handle(self, events: Sequence[EventT]) -> None:
-        start = time.perf_counter()
-        pending: list[Any] = []
+        await self.finish(await self.prepare(events))
+
+    async def prepare(self, events: Sequence[EventT]) -> FeedbackBatch:
+        batch = FeedbackBatch(started=time.perf_counter(), size=len(events))
         messages: list[Feedback] = []
         for event in events:
             try:
                 messages.append(decode_feedback(event.value, self.max_bytes))
             except InvalidMessage as exc:
-                pending.append(await self.dead_letters.publish(event, exc))
+                batch.invalid.append(Invalid(event, exc))
         if messages:
-            pending.extend(await self._process(messages))
-        await asyncio.gather(*pending)
-        self.metrics.batch_seconds.labels("feedback").observe(time.perf_counter() - start)
-        self.metrics.batch_size.labels("feedback").observe(len(events))
+            classifier = self.models.classifier  # read once: the whole batch sees one version
+            t0 = time.perf_counter()
+            batch.results = await asyncio.get_running_loop().run_in_executor(
+                self.executor, classify_feedback, messages, classifier)
+            model = classifier.manifest.name
+            self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
+            self.metrics.inference_batch.labels(model).observe(len(messages))
+        return batch
 
-    async def _process(self, messages: list[Feedback]) -> list[Any]:
-        classifier = self.models.classifier  # read once: the whole batch sees one version
-        loop = asyncio.get_running_loop()
-        t0 = time.perf_counter()
-        results = await loop.run_in_executor(self.executor, classify_feedback, messages, classifier)
-        model = classifier.manifest.name
-        self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
-        self.metrics.inference_batch.labels(model).observe(len(messages))
-        futures = []
+    async def finish(self, batch: FeedbackBatch) -> None:
+        pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]
         now = time.time()
-        for sentiment, escalation in results:
+        latency = self.metrics.end_to_end.labels(self.source_topic)
+        for sentiment, escalation in batch.results:
             key = sentiment["id"].encode()
-            futures.append(await self.send(self.sentiment_topic, key, orjson.dumps(sentiment)))
+            pending.append(await self.send(self.sentiment_topic, key, orjson.dumps(sentiment)))
             self.metrics.sentiment.labels(sentiment["label"]).inc()
             if escalation is not None:
-                futures.append(await self.send(self.escalation_topic, key, orjson.dumps(escalation)))
+                pending.append(await self.send(self.escalation_topic, key, orjson.dumps(escalation)))
                 self.metrics.escalations.labels(escalation["priority"]).inc()
-            self.metrics.end_to_end.labels(self.source_topic).observe(max(0.0, now - sentiment["ts"] / 1000))
-        self.metrics.messages.labels(self.source_topic, "ok").inc(len(messages))
-        return futures
+            latency.observe(max(0.0, now - sentiment["ts"] / 1000))
+        await asyncio.gather(*pending)
+        if batch.results:
+            self.metrics.messages.labels(self.source_topic, "ok").inc(len(batch.results))
+        self.metrics.batch_seconds.labels("feedback").observe(time.perf_counter() - batch.started)
+        self.metrics.batch_size.labels("feedback").observe(batch.size)

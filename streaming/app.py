@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
 from streaming.agents import DeadLetters, FeedbackHandler, PriceHandler
+from streaming.batch_pipe import BatchPipe
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.metrics import Metrics
 from streaming.model_registry import ModelRegistry
@@ -78,8 +79,18 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                       schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"))
     out_topics = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
 
+    exactly_once = settings.processing_guarantee == "exactly_once"
+
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
-        return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
+        """Enqueue one record; returns the future of the broker's acknowledgement.
+
+        At-least-once goes straight to the producer (output topics are created at
+        start-up): Faust's ``Topic.send`` path costs more than our whole pipeline per
+        record. Exactly-once needs it, to join the consumed offsets' transaction.
+        """
+        if exactly_once:
+            return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
+        return await app.producer.send(topic, key, value, None, None, None)
 
     metrics.prime((ticks.get_topic_name(), feedback.get_topic_name()), REASONS,
                   (FORECAST_MODEL, SENTIMENT_MODEL))
@@ -92,17 +103,26 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor)
 
+    async def consume(stream: StreamT, handler: PriceHandler | FeedbackHandler, max_batch: int) -> None:
+        batches = cast(Stream, stream).take_events(max_batch, within=settings.batch_within_s)
+        if exactly_once:  # sends must run inside the agent, in the event's transaction
+            async for events in batches:
+                await handler.handle(events)
+            return
+        pipe: BatchPipe[Any] = BatchPipe(stream, handler.prepare, handler.finish)  # type: ignore[arg-type]
+        try:
+            async for events in batches:
+                await pipe.put(events)
+        finally:
+            await pipe.stop()
+
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
-        batches = cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
-        async for events in batches:
-            await prices.handle(events)
+        await consume(stream, prices, settings.batch_max)
 
     @app.agent(feedback)
     async def feedback_agent(stream: StreamT) -> None:
-        async for events in cast(Stream, stream).take_events(min(settings.batch_max, 256),
-                                               within=settings.batch_within_s):
-            await fb.handle(events)
+        await consume(stream, fb, min(settings.batch_max, 256))
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:

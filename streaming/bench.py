@@ -85,10 +85,11 @@ class Stopwatch:
 
 def inference_part(opts: BenchOptions, settings: Settings, models_dir: Path,
                    say: Callable[[str], None]) -> dict[str, Any]:
+    threads = (settings.inference_threads, settings.inference_threads_large)
     say("inference bound: forecast model at batch 1/8/64/256")
-    forecast = inf.forecast_bound(models_dir, settings.inference_threads, opts.inference_seconds)
+    forecast = inf.forecast_bound(models_dir, threads, opts.inference_seconds)
     say("inference bound: sentiment model")
-    sentiment = inf.sentiment_bound(models_dir, settings.inference_threads, opts.inference_seconds)
+    sentiment = inf.sentiment_bound(models_dir, threads, opts.inference_seconds)
     say("naive: onnxruntime unbatched, one call per tick")
     unbatched = inf.onnx_unbatched_ticks_per_s(models_dir, settings.inference_threads,
                                                400 if opts.quick else 3000)

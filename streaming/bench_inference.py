@@ -76,30 +76,34 @@ def _forecast_table(forecaster: Forecaster, windows: npt.NDArray[np.float64],
     return out
 
 
-def forecast_bound(models_dir: Path, worker_threads: int, min_seconds: float) -> dict[str, Any]:
-    """Forecast windows/s at each batch size, single-threaded and with the worker's threads."""
+def forecast_bound(models_dir: Path, worker_threads: tuple[int, int], min_seconds: float) -> dict[str, Any]:
+    """Forecast windows/s at each batch size, single-threaded and with the worker's sessions.
+
+    ``worker_threads`` is (threads, threads for batches of 128+ rows), as the worker loads it.
+    """
     model_dir = wanted_dir(models_dir, FORECAST_MODEL)
     windows = price_windows(max(BATCH_SIZES))
-    configs = {"single_thread": 1, "worker_threads": worker_threads}
-    if worker_threads == 1:  # identical session options: also show what more threads would give
-        configs["all_cores"] = os.cpu_count() or 1
-    tables = {name: _forecast_table(load_forecaster(model_dir, threads), windows, min_seconds)
+    configs = {"single_thread": (1, 0), "worker_threads": worker_threads}
+    cores = os.cpu_count() or 1
+    if max(worker_threads) < cores:  # also show what all cores would give
+        configs["all_cores"] = (cores, 0)
+    tables = {name: _forecast_table(load_forecaster(model_dir, *threads), windows, min_seconds)
               for name, threads in configs.items()}
-    # The bound is the best the worker's configuration achieved; with one thread the
-    # single-threaded table is the same configuration measured twice, so both count.
-    same = ("single_thread", "worker_threads") if worker_threads == 1 else ("worker_threads",)
+    # The bound is the best the worker's configuration (or one thread) achieved.
+    same = ("single_thread", "worker_threads")
     best_conf, best = max(((c, b) for c in same for b in tables[c]),
                           key=lambda cb: tables[cb[0]][cb[1]]["onnx_windows_per_s"])
     entry = tables[best_conf][best]
-    return {"model_dir": str(model_dir), "threads": configs, "by_threads": tables,
+    return {"model_dir": str(model_dir), "threads": {k: list(v) for k, v in configs.items()},
+            "by_threads": tables, "best_config": best_conf,
             "best_batch": int(best), "windows_per_s": entry["onnx_windows_per_s"],
             "predict_windows_per_s": entry["predict_windows_per_s"]}
 
 
-def sentiment_bound(models_dir: Path, worker_threads: int, min_seconds: float) -> dict[str, Any]:
-    """Sentiment messages/s (tokenise + run) at each batch size with the worker's threads."""
+def sentiment_bound(models_dir: Path, worker_threads: tuple[int, int], min_seconds: float) -> dict[str, Any]:
+    """Sentiment messages/s (tokenise + run) at each batch size with the worker's sessions."""
     model_dir = wanted_dir(models_dir, SENTIMENT_MODEL)
-    classifier: SentimentClassifier = load_sentiment(model_dir, worker_threads)
+    classifier: SentimentClassifier = load_sentiment(model_dir, *worker_threads)
     texts = feedback_texts(list(classifier.tokenizer.vocab), max(SENTIMENT_BATCHES))
     by_batch = {str(b): rate(partial(classifier.predict, texts[:b]), b, min_seconds)
                 for b in SENTIMENT_BATCHES}

@@ -30,19 +30,37 @@ class Runner(Protocol):
     def run(self, feed: npt.NDArray[Any]) -> npt.NDArray[np.float32]: ...
 
 
+CHUNK_ROWS = 256  # onnxruntime's arena grows with the largest batch and never shrinks
+WIDE_ROWS = 128  # from this many rows a call is worth a second intra-op thread
+
+
 @dataclass(frozen=True)
 class OnnxRunner:
+    """One ``session.run`` per chunk of at most ``CHUNK_ROWS`` rows.
+
+    Chunks bound the worker's memory (one 6,000-row call grew RSS to 1.7 GB) and are
+    no slower per row. Large chunks go to ``wide``, a session with more intra-op
+    threads, when there is one: single-tick batches keep the event loop's core free,
+    bundles use both cores (docs/benchmarks.md).
+    """
+
     session: ort.InferenceSession
     input_name: str
     output_name: str
+    wide: ort.InferenceSession | None = None
 
     def run(self, feed: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-        return self.session.run([self.output_name], {self.input_name: feed})[0]
+        if len(feed) <= CHUNK_ROWS:
+            return self._run(feed)
+        return np.concatenate([self._run(feed[i:i + CHUNK_ROWS]) for i in range(0, len(feed), CHUNK_ROWS)])
+
+    def _run(self, feed: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        session = self.wide if self.wide is not None and len(feed) >= WIDE_ROWS else self.session
+        return session.run([self.output_name], {self.input_name: feed})[0]
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
     opts = ort.SessionOptions()
-    # The event loop owns one core; onnxruntime gets the rest without oversubscribing.
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -60,17 +78,20 @@ def _check_graph(session: ort.InferenceSession, manifest: Manifest, model_dir: P
                                  f"{d.name}{d.shape}", model_dir=model_dir)
 
 
-def open_verified(model_dir: Path, kind: str, threads: int = 1) -> tuple[Manifest, OnnxRunner]:
+def open_verified(model_dir: Path, kind: str, threads: int = 1,
+                  wide_threads: int = 0) -> tuple[Manifest, OnnxRunner]:
+    """``wide_threads`` > ``threads`` adds a session with that many threads for large batches."""
     manifest = read_manifest(model_dir)
     if manifest.kind != kind:
         raise ModelError(f"expected a {kind} model, manifest says {manifest.kind}", model_dir=model_dir)
     onnx_path = verify_hash(model_dir, manifest)
     try:
         session = _session(onnx_path, threads)
+        wide = _session(onnx_path, wide_threads) if wide_threads > threads else None
     except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
         raise ModelError(f"onnxruntime cannot load the model: {exc}", model_dir=model_dir) from exc
     _check_graph(session, manifest, model_dir)
-    return manifest, OnnxRunner(session, manifest.inputs[0].name, manifest.outputs[0].name)
+    return manifest, OnnxRunner(session, manifest.inputs[0].name, manifest.outputs[0].name, wide)
 
 
 def sorted_versions(models_dir: Path, name: str) -> list[Path]:
@@ -127,16 +148,16 @@ class SentimentClassifier:
         return np.clip(np.asarray(out, dtype=np.float64).reshape(-1), 0.0, 1.0)
 
 
-def load_forecaster(model_dir: Path, threads: int = 1) -> Forecaster:
-    manifest, runner = open_verified(model_dir, "forecast", threads)
+def load_forecaster(model_dir: Path, threads: int = 1, wide_threads: int = 0) -> Forecaster:
+    manifest, runner = open_verified(model_dir, "forecast", threads, wide_threads)
     forecaster = Forecaster(manifest, runner)
     probe = np.linspace(100.0, 101.0, forecaster.window)[None, :].repeat(2, axis=0)
     _probe(forecaster.predict(probe), 2, model_dir)
     return forecaster
 
 
-def load_sentiment(model_dir: Path, threads: int = 1) -> SentimentClassifier:
-    manifest, runner = open_verified(model_dir, "sentiment", threads)
+def load_sentiment(model_dir: Path, threads: int = 1, wide_threads: int = 0) -> SentimentClassifier:
+    manifest, runner = open_verified(model_dir, "sentiment", threads, wide_threads)
     pre = manifest.preprocessing
     if pre.get("id") != TOKENIZER_ID:
         raise ModelError(f"unsupported tokenizer {pre.get('id')!r}", model_dir=model_dir)

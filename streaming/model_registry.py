@@ -29,7 +29,7 @@ from streaming.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 PIN_FILE = "CURRENT"
-LOADERS: dict[str, Callable[[Path, int], Any]] = {FORECAST_MODEL: load_forecaster,
+LOADERS: dict[str, Callable[[Path, int, int], Any]] = {FORECAST_MODEL: load_forecaster,
                                                   SENTIMENT_MODEL: load_sentiment}
 
 
@@ -75,10 +75,11 @@ class ModelRegistry:
     forecaster: Forecaster
     classifier: SentimentClassifier
 
-    def __init__(self, models_dir: Path, metrics: Metrics, threads: int = 1) -> None:
+    def __init__(self, models_dir: Path, metrics: Metrics, threads: int = 1, wide_threads: int = 0) -> None:
         self.models_dir = models_dir
         self.metrics = metrics
         self.threads = threads
+        self.wide_threads = wide_threads
         self.serving: dict[str, Manifest] = {}
         self.refused: dict[str, tuple[Path, float]] = {}
 
@@ -112,7 +113,7 @@ class ModelRegistry:
         return swapped
 
     def _load(self, name: str, path: Path) -> Any:
-        return LOADERS[name](path, self.threads)
+        return LOADERS[name](path, self.threads, self.wide_threads)
 
     def _install(self, name: str, model: Any) -> None:
         old = self.serving.get(name)

@@ -56,6 +56,8 @@ class Settings:
     detector_warmup: int = 30
     max_message_bytes: int = 1_048_576
     inference_threads: int = 1
+    # Threads for batches of >= 128 rows (bundles); 0 or <= inference_threads: one session only.
+    inference_threads_large: int = 2
     model_reload_interval_s: float = 10.0
     session_timeout_s: float = 10.0
     security_protocol: str = "PLAINTEXT"

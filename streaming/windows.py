@@ -31,7 +31,8 @@ class SymbolState:
         self.ticks_seen += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"w": self.window, "ts": self.last_ts, "f": self.pending_forecast,
+        # A copy: the dict may be serialised after this state has moved on.
+        return {"w": list(self.window), "ts": self.last_ts, "f": self.pending_forecast,
                 "m": self.pending_model, "d": self.detector.to_list(), "n": self.ticks_seen}
 
     @classmethod

@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def load_models(settings: Settings, metrics: Metrics) -> ModelRegistry:
-    registry = ModelRegistry(settings.models_dir, metrics, settings.inference_threads)
+    registry = ModelRegistry(settings.models_dir, metrics, settings.inference_threads,
+                             settings.inference_threads_large)
     registry.load_initial()
     return registry
 
