@@ -56,7 +56,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
-        "producer_linger": 0.002,
+        "producer_linger": settings.producer_linger_s,
+        "producer_max_batch_size": settings.producer_max_batch_bytes,
         "stream_buffer_maxsize": 8192,
         "table_standby_replicas": 0,
         # A crashed worker's partitions move after this long (Faust's default is 60 s).

@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from streaming.broker import free_port
+from streaming.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 _STARTED: list[subprocess.Popen[bytes]] = []  # every child, so a failed run leaves none behind
@@ -222,13 +223,7 @@ class BenchWorker:
     def stop(self, timeout: float = 20.0) -> None:
         if self.monitor is not None:
             self.monitor.stop()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
 
 
 def run_trivial_agent(bootstrap: str, topic: str, expect: int, work_dir: Path,
@@ -251,11 +246,7 @@ def run_trivial_agent(bootstrap: str, topic: str, expect: int, work_dir: Path,
         cpu = monitor.cpu_seconds()
     finally:
         monitor.stop()
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     if not out.is_file():
         raise RuntimeError(f"trivial agent did not finish: see {work_dir / (app_id + '.log')}")
     result: dict[str, Any] = json.loads(out.read_text())

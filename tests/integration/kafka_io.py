@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streaming import topics
 from streaming.broker import free_port
+from streaming.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,13 +126,7 @@ class WorkerProcess:
         return (self.state_dir.parent / f"{self.app_id}.log").read_text(errors="replace")
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
+from streaming.processes import stop_process
 from tests.ops_sources import (
     PROMETHEUS_CONFIG,
     RULES_DIR,
@@ -144,13 +145,7 @@ class PrometheusServer:
         raise AssertionError(f"prometheus did not become ready:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
     def api(self, path: str, **params: str) -> Any:
         url = f"{self.base}/api/v1/{path}"
