@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
-from streaming.agents import DeadLetters, FeedbackHandler, PriceHandler
+from streaming.agents import AckedChangelog, DeadLetters, FaustChangelog, FeedbackHandler, PriceHandler
 from streaming.batch_pipe import BatchPipe
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.metrics import Metrics
@@ -93,14 +93,18 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
         return await app.producer.send(topic, key, value, None, None, None)
 
+    async def send_to_partition(topic: str, key: bytes, value: bytes, partition: int) -> Any:
+        return await app.producer.send(topic, key, value, partition, None, None)
+
     metrics.prime((ticks.get_topic_name(), feedback.get_topic_name()), REASONS,
                   (FORECAST_MODEL, SENTIMENT_MODEL))
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
     detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
                                                warmup=settings.detector_warmup))
+    state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
-                          settings.max_message_bytes, executor)
+                          settings.max_message_bytes, executor, state_writer)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor)
 
