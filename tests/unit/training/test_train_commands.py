@@ -28,7 +28,9 @@ def test_forecast_train_export_evaluate(price_dir: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     models, run = tmp_path / "models", tmp_path / "run"
     assert _run(["train", "forecast", "--csv-dir", str(price_dir), "--tickers", "AAA,BBB", "--epochs", "1",
-                 "--units", "4", "--window", "60", "--run-dir", str(run), "--export-to", str(models)]) == 0
+                 "--units", "4", "--window", "60", "--run-dir", str(run), "--export-to", str(models),
+                 "--tensorboard", str(tmp_path / "tb")]) == 0
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tb").rglob("*"))
     [version] = (models / "price-forecast").iterdir()
     manifest = read_manifest(version)
     verify_hash(version, manifest)
