@@ -45,26 +45,57 @@ def feedback_payload(msg: Feedback) -> bytes:
 
 class Pacer:
     """Keeps an average rate (messages/s), or replays the data's own clock ``speed`` times
-    faster; with neither, sends as fast as the broker takes them."""
+    faster; with neither, sends as fast as the broker takes them.
 
-    def __init__(self, rate: float = 0.0, speed: float = 0.0) -> None:
+    ``keep_gaps`` (rate mode with re-stamped ticks): a jump in the data clock much larger
+    than its usual step (a market's overnight or weekend close) becomes a short pause,
+    ``GAP_PAUSE_STEPS`` times the wall time of one usual step. Without it the re-stamped
+    stream is evenly spaced, the detector cannot tell a session open from any other tick,
+    and every open looks like an anomaly on every symbol at once.
+    """
+
+    GAP_RATIO = 10.0  # a data-clock step this many times the usual one is a gap
+    GAP_PAUSE_STEPS = 15.0  # the detector sees a gap at 10x its usual per-symbol step
+
+    def __init__(self, rate: float = 0.0, speed: float = 0.0, keep_gaps: bool = False) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.speed = speed
+        self.keep_gaps = keep_gaps
         self.start = self.next_at = time.monotonic()
         self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self.usual_step: float | None = None  # EW mean of ordinary data-clock steps (ms)
+        self.msgs_per_step: float | None = None  # EW mean of messages between steps (one per symbol)
+        self.since_step = 0
+        self.gaps = 0
 
     async def wait(self, ts: int) -> None:
         if self.speed > 0:
             self.first_ts = ts if self.first_ts is None else self.first_ts
             due = self.start + (ts - self.first_ts) / 1000 / self.speed
         elif self.interval:
-            self.next_at += self.interval
+            self.next_at += self.interval + (self.gap_pause(ts) if self.keep_gaps else 0.0)
             due = self.next_at
         else:
             return
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def gap_pause(self, ts: int) -> float:
+        """Seconds to pause before the message with data time ``ts`` (0 unless it opens a gap)."""
+        self.since_step += 1
+        last, self.last_ts = self.last_ts, ts if self.last_ts is None else max(self.last_ts, ts)
+        if last is None or ts <= last:
+            return 0.0
+        step, msgs, self.since_step = ts - last, self.since_step - 1, 1
+        usual, per_step = self.usual_step, self.msgs_per_step
+        if usual is not None and per_step is not None and step > self.GAP_RATIO * usual:
+            self.gaps += 1
+            return self.GAP_PAUSE_STEPS * per_step * self.interval
+        self.usual_step = step if self.usual_step is None else 0.9 * self.usual_step + 0.1 * step
+        self.msgs_per_step = msgs if self.msgs_per_step is None else 0.9 * self.msgs_per_step + 0.1 * msgs
+        return 0.0
 
 
 async def start_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
@@ -149,8 +180,9 @@ def feedback_messages(messages: Iterable[Feedback], keep_ts: bool = False) -> It
 async def produce_ticks(settings: Settings, ticks: Iterable[Tick], rate: float = 0.0,
                         bundle: int = 1, speed: float = 0.0, keep_ts: bool = True,
                         progress: Any = None) -> int:
+    # Re-stamped ticks keep the data's session gaps as pauses (see Pacer).
     return await send_all(settings, topics.TICKS, tick_messages(ticks, bundle, keep_ts),
-                          Pacer(rate, speed), progress)
+                          Pacer(rate, speed, keep_gaps=not keep_ts), progress)
 
 
 async def produce_feedback(settings: Settings, messages: Iterable[Feedback], rate: float = 0.0,

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from streaming.errors import ConfigError
-from streaming.producers import Rebaser, tick_messages
+from streaming.producers import Pacer, Rebaser, tick_messages
 from streaming.replay import merged_ticks, price_files, read_feedback, symbol_from_path
 from streaming.schemas import Tick, decode_ticks
 
@@ -54,3 +54,17 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_real_review_file_reads_title_and_body() -> None:
     first = next(read_feedback(DATA / "reviews" / "womens_clothing_ecommerce_reviews.csv.gz", 1))
     assert first.text and first.id.startswith("womens_clothing")
+
+
+def test_rate_pacing_turns_a_session_gap_into_a_pause() -> None:
+    pacer = Pacer(rate=100.0, keep_gaps=True)  # 10 ms per message, 3 symbols per bar
+    bar, night = 300_000, 17 * 3_600_000
+    day = [t for i in range(20) for t in [i * bar] * 3]
+    pauses = [pacer.gap_pause(ts) for ts in day]
+    assert pauses == [0.0] * len(day)  # ordinary steps: no pause
+    opening = [pacer.gap_pause(ts) for ts in [day[-1] + night] * 3]
+    # The open waits 15 usual per-symbol steps (3 messages x 10 ms each), once, not per symbol.
+    assert opening[0] == pytest.approx(15 * 3 * 0.01) and opening[1:] == [0.0, 0.0]
+    assert pacer.gaps == 1
+    # The next ordinary step is not a gap: the night did not become the usual step.
+    assert pacer.gap_pause(day[-1] + night + bar) == 0.0
