@@ -54,6 +54,20 @@ class Outcome:
     forecasts: list[dict[str, Any]] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
 
+    def diagnose(self, ref: Reference, limit: int = 12) -> str:
+        """Where the lost and wrong forecasts are, per symbol (first/last ts, count), for a failure."""
+        seen = {(r["symbol"], r["ts"]) for r in self.forecasts}
+        wrong = {(r["symbol"], r["ts"]) for r in self.forecasts if (r["symbol"], r["ts"]) in ref.forecasts
+                 and abs(r["forecast"] - ref.forecasts[(r["symbol"], r["ts"])]) > 1e-6 * r["forecast"]}
+        lines = []
+        for label, keys in (("lost", set(ref.forecasts) - seen), ("wrong", wrong)):
+            by_symbol: dict[str, list[int]] = {}
+            for symbol, ts in keys:
+                by_symbol.setdefault(symbol, []).append(ts)
+            for symbol, stamps in sorted(by_symbol.items())[:limit]:
+                lines.append(f"{label} {symbol}: {len(stamps)} ts {min(stamps)}..{max(stamps)}")
+        return "\n".join(lines)
+
     def check(self, ref: Reference) -> dict[str, int]:
         """Lost and mismatched must be 0; duplicates are at-least-once's cost, reported."""
         seen = Counter((r["symbol"], r["ts"]) for r in self.forecasts)

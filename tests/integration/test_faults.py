@@ -55,10 +55,13 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
             worker.start()
         producer.join(120)
         assert producer.error is None and not producer.is_alive()
-        report = collect(worker, ref).check(ref)
+        outcome = collect(worker, ref)
+        report = outcome.check(ref)
     finally:
         worker.stop()
     report["crashes"] = crashes
+    if report["forecasts_lost"] or report["forecast_values_wrong"]:
+        print(outcome.diagnose(ref))
     assert_nothing_lost(report)
     assert report["anomalies_expected"] > 0
 
