@@ -62,6 +62,9 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
     report["crashes"] = crashes
     if report["forecasts_lost"] or report["forecast_values_wrong"]:
         print(outcome.diagnose(ref))
+        notable = [line for line in worker.log_text().splitlines()
+                   if any(w in line for w in ("WARN", "ERROR", "Revoking", "assigned", "Seek", "ready"))]
+        print("\n".join(notable[-60:]))
     assert_nothing_lost(report)
     assert report["anomalies_expected"] > 0
 
