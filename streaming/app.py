@@ -81,15 +81,16 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     out_topics = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
 
     exactly_once = settings.processing_guarantee == "exactly_once"
+    pipelined = settings.pipeline_depth > 0 and not exactly_once
 
     async def send(topic: str, key: bytes | None, value: bytes) -> Any:
         """Enqueue one record; returns the future of the broker's acknowledgement.
 
-        At-least-once goes straight to the producer (output topics are created at
-        start-up): Faust's ``Topic.send`` path costs more than our whole pipeline per
-        record. Exactly-once needs it, to join the consumed offsets' transaction.
+        The default goes through Faust's ``Topic.send`` (exactly-once needs it, to join
+        the consumed offsets' transaction); the experimental pipelined mode goes straight
+        to the producer, which is cheaper per record (docs/benchmarks.md).
         """
-        if exactly_once:
+        if not pipelined:
             return await out_topics[topic.removeprefix(settings.topic_prefix)].send(key=key, value=value)
         return await app.producer.send(topic, key, value, None, None, None)
 
@@ -102,7 +103,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
     detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
                                                warmup=settings.detector_warmup))
-    state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
+    state_writer = AckedChangelog(table, send_to_partition) if pipelined else FaustChangelog(table)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, state_writer)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
@@ -110,11 +111,12 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
 
     async def consume(stream: StreamT, handler: PriceHandler | FeedbackHandler, max_batch: int) -> None:
         batches = cast(Stream, stream).take_events(max_batch, within=settings.batch_within_s)
-        if exactly_once:  # sends must run inside the agent, in the event's transaction
+        if not pipelined:  # exactly-once also lands here: sends must join the event's transaction
             async for events in batches:
                 await handler.handle(events)
             return
-        pipe: BatchPipe[Any] = BatchPipe(stream, handler.prepare, handler.finish)  # type: ignore[arg-type]
+        pipe: BatchPipe[Any] = BatchPipe(stream, handler.prepare, handler.finish,  # type: ignore[arg-type]
+                                         depth=settings.pipeline_depth)
         try:
             async for events in batches:
                 await pipe.put(events)
