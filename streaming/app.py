@@ -103,7 +103,11 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     dead = DeadLetters(send, settings.topic(topics.DEAD_LETTER), metrics)
     detector = ResidualDetector(DetectorConfig(threshold=settings.anomaly_threshold,
                                                warmup=settings.detector_warmup))
-    state_writer = AckedChangelog(table, send_to_partition) if pipelined else FaustChangelog(table)
+    # Faust's own table writes are buffered and its pre-commit flush can return with a
+    # record still in transit, so a kill -9 could restore a state older than the committed
+    # offsets (ticks silently missing from the window). Ours are acknowledged before the
+    # events are acked; exactly-once keeps Faust's, which join the transaction.
+    state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, state_writer)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,

@@ -136,3 +136,23 @@ class WorkerProcess:
 
 ALL_OUTPUTS = (topics.FORECASTS, topics.ANOMALIES, topics.SENTIMENT, topics.ESCALATIONS,
                topics.DEAD_LETTER)
+
+
+def read_all(bootstrap: str, topic: str, idle: float = 3.0) -> list[Any]:
+    """Every record of ``topic`` (raw aiokafka records), read until ``idle`` s bring nothing new."""
+    async def run() -> list[Any]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        out: list[Any] = []
+        last = time.monotonic()
+        try:
+            while time.monotonic() - last < idle:
+                batch = await consumer.getmany(timeout_ms=250)
+                for msgs in batch.values():
+                    out.extend(msgs)
+                    last = time.monotonic()
+        finally:
+            await consumer.stop()
+        return out
+    return asyncio.run(run())

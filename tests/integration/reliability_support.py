@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from export.manifest import FORECAST_MODEL
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.inference import latest_version_dir, load_forecaster
@@ -22,7 +24,7 @@ from streaming.producers import tick_payload
 from streaming.schemas import Tick
 from streaming.synthetic import SyntheticConfig, generate
 from streaming.windows import SymbolState
-from tests.integration.kafka_io import produce
+from tests.integration.kafka_io import produce, read_all
 
 
 @dataclass
@@ -68,6 +70,9 @@ class Outcome:
                 lines.append(f"{label} {symbol}: {len(stamps)} ts {min(stamps)}..{max(stamps)}")
         return "\n".join(lines)
 
+    def lost(self, ref: Reference) -> list[tuple[str, int]]:
+        return sorted(set(ref.forecasts) - {(r["symbol"], r["ts"]) for r in self.forecasts})
+
     def check(self, ref: Reference) -> dict[str, int]:
         """Lost and mismatched must be 0; duplicates are at-least-once's cost, reported."""
         seen = Counter((r["symbol"], r["ts"]) for r in self.forecasts)
@@ -111,3 +116,51 @@ class BackgroundProducer(threading.Thread):
                 if attempt == attempts - 1:
                     raise
                 time.sleep(1.0)
+
+
+def history(bootstrap: str, ticks_topic: str, forecasts_topic: str, changelog_topic: str,
+            symbols: list[str], step_ms: int = 1000) -> str:
+    """For a failure: where each symbol's state first skipped a tick, and its records around there.
+
+    A state's ``n`` (ticks seen) must equal its tick index + 1; the first record where it
+    does not marks the lost tick. Lines carry the broker's append time, partition and
+    offset, so the loss can be placed against the kills and the worker incarnations.
+    """
+    wanted = {s.encode() for s in symbols}
+    records: list[tuple[str, Any]] = []
+    for label, topic in (("tick", ticks_topic), ("state", changelog_topic), ("forecast", forecasts_topic)):
+        records.extend((label, rec) for rec in read_all(bootstrap, topic)
+                       if rec.key and rec.key.strip(b'"') in wanted)
+    lines = []
+    for symbol in symbols:
+        mine = [(label, rec, orjson.loads(rec.value)) for label, rec in records
+                if rec.key.strip(b'"') == symbol.encode()]
+        first = min((v["ts"] for label, _, v in mine if label == "tick"), default=0)
+        broken = [v["ts"] for label, _, v in mine
+                  if label == "state" and v["n"] != (v["ts"] - first) // step_ms + 1]
+        if not broken:
+            lines.append(f"{symbol}: every state counts its ticks")
+            continue
+        lo, hi = min(broken) - 3 * step_ms, min(broken) + step_ms
+        for label, rec, value in sorted(mine, key=lambda m: m[1].timestamp):
+            if lo <= value.get("ts", 0) <= hi:
+                extra = f" n={value['n']}" if label == "state" else ""
+                stamp = time.strftime("%H:%M:%S", time.gmtime(rec.timestamp / 1000))
+                lines.append(f"{stamp}.{rec.timestamp % 1000:03d} {label:8} {symbol} "
+                             f"ts={value['ts']}{extra} p{rec.partition}@{rec.offset}")
+    return "\n".join(lines)
+
+
+def ticks_missing_from_state(bootstrap: str, changelog_topic: str, ticks: list[Tick]) -> int:
+    """Ticks the final per-symbol states never counted (0 when no window skipped a tick).
+
+    Each state carries ``n``, the ticks it has absorbed; after the whole stream the last
+    changelog record of a symbol must have counted every tick of it. This catches a state
+    restored older than the committed offsets even where the forecast values happen to
+    agree with the reference.
+    """
+    expected = Counter(t.symbol for t in ticks)
+    last: dict[str, int] = {}
+    for rec in read_all(bootstrap, changelog_topic):
+        last[orjson.loads(rec.key)] = orjson.loads(rec.value)["n"]
+    return sum(n - min(last.get(symbol, 0), n) for symbol, n in expected.items())

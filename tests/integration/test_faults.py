@@ -18,8 +18,10 @@ from tests.integration.reliability_support import (
     BackgroundProducer,
     Outcome,
     Reference,
+    history,
     labelled_stream,
     reference,
+    ticks_missing_from_state,
 )
 
 pytestmark = pytest.mark.slow
@@ -44,6 +46,7 @@ def assert_nothing_lost(report: dict[str, int]) -> None:
     print("fault report:", report)
     assert report["forecasts_lost"] == 0 and report["anomalies_lost"] == 0, report
     assert report["forecasts_unexpected"] == 0 and report["forecast_values_wrong"] == 0, report
+    assert report.get("ticks_missing_from_state", 0) == 0, report
 
 
 @KNOWN_LOSS
@@ -58,6 +61,7 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
         for _ in range(5):
             time.sleep(rng.uniform(3.0, 7.0))
             worker.kill()
+            print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())}")
             crashes += 1
             worker.start()
         producer.join(120)
@@ -67,11 +71,18 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
     finally:
         worker.stop()
     report["crashes"] = crashes
+    report["ticks_missing_from_state"] = ticks_missing_from_state(
+        worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
     if report["forecasts_lost"] or report["forecast_values_wrong"]:
         print(outcome.diagnose(ref))
         notable = [line for line in worker.log_text().splitlines()
-                   if any(w in line for w in ("WARN", "ERROR", "Revoking", "assigned", "Seek", "ready"))]
+                   if any(w in line for w in ("WARN", "ERROR", "Revoking", "assigned", "Seek", "ready"))
+                   and "producer buffer full" not in line]
         print("\n".join(notable[-60:]))
+        lost = outcome.lost(ref)
+        if lost:
+            print(history(worker.bootstrap, worker.topic(topics.TICKS), worker.topic(topics.FORECASTS),
+                          f"{worker.app_id}-symbol-state-changelog", sorted({s for s, _ in lost})[:3]))
     assert_nothing_lost(report)
     assert report["anomalies_expected"] > 0
 
@@ -122,6 +133,8 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     finally:
         first.stop()
         second.stop()
+    report["ticks_missing_from_state"] = ticks_missing_from_state(
+        bootstrap, f"{first.app_id}-symbol-state-changelog", ticks)
     assert_nothing_lost(report)
 
 
