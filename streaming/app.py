@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import faust
 from faust.streams import Stream
-from faust.types import TP, StreamT
+from faust.types import TP, EventT, StreamT
 from prometheus_client import CollectorRegistry
 
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
@@ -23,6 +24,7 @@ from streaming.batch_pipe import BatchPipe
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.metrics import Metrics
 from streaming.model_registry import ModelRegistry
+from streaming.offset_guard import OffsetGuard, Verdict
 from streaming.schemas import REASONS
 from streaming.settings import Settings
 
@@ -115,17 +117,46 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
 
     async def consume(stream: StreamT, handler: PriceHandler | FeedbackHandler, max_batch: int) -> None:
         batches = cast(Stream, stream).take_events(max_batch, within=settings.batch_within_s)
+        guard = OffsetGuard()
         if not pipelined:  # exactly-once also lands here: sends must join the event's transaction
             async for events in batches:
-                await handler.handle(events)
+                if admitted := await admit(guard, events):
+                    await handler.handle(admitted)
             return
         pipe: BatchPipe[Any] = BatchPipe(stream, handler.prepare, handler.finish,  # type: ignore[arg-type]
                                          depth=settings.pipeline_depth)
         try:
             async for events in batches:
-                await pipe.put(events)
+                if admitted := await admit(guard, events):
+                    await pipe.put(admitted)
         finally:
             await pipe.stop()
+
+    async def admit(guard: OffsetGuard, events: Sequence[EventT]) -> list[EventT]:
+        """The events to process: none skipped silently (streaming/offset_guard.py)."""
+        keep: list[EventT] = []
+        seeks: dict[TP, int] = {}
+        rewinds = guard.rewinds
+        for event in events:
+            message = event.message
+            tp = message.tp
+            if guard.needs_start(tp, message.generation_id):
+                guard.start(tp, message.generation_id, await _first_offset(app.consumer, tp))
+            verdict, seek_to = guard.check(tp, message.offset)
+            if verdict is Verdict.PROCESS:
+                keep.append(event)
+            elif verdict is Verdict.HOLD:
+                message.incref()  # take_events' ack now leaves it unacknowledged: never committed
+            if seek_to is not None:
+                if tp not in seeks and guard.rewinds > rewinds:
+                    logger.warning("%s[%d]: offset %d never reached the agent (got %d); rewinding",
+                                   tp.topic, tp.partition, seek_to, message.offset)
+                    metrics.offset_rewinds.labels(tp.topic).inc()
+                seeks[tp] = seek_to
+            rewinds = guard.rewinds
+        for tp, offset in seeks.items():
+            await app.consumer.seek(tp, offset)
+        return keep
 
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
@@ -147,6 +178,17 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             logger.info("hot reload: now serving %s", ref)
 
     return app
+
+
+async def _first_offset(consumer: Any, tp: TP) -> int:
+    """Where a partition's processing resumes in a new generation: committed, else log start.
+
+    Faust records the committed offsets it seeks to after each rebalance (0 as None).
+    """
+    committed = consumer._committed_offset.get(tp)
+    if committed is not None:
+        return int(committed)
+    return int((await consumer.earliest_offsets(tp))[tp])
 
 
 async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> None:

@@ -79,6 +79,9 @@ class Metrics:
         self.consumer_lag = Gauge(
             "sentinel_consumer_lag", "Messages behind the partition end, per input partition.",
             ["topic", "partition"], registry=registry)
+        self.offset_rewinds = Counter(
+            "sentinel_offset_rewinds_total", "Input offsets Faust skipped, caught and re-read "
+            "(streaming/offset_guard.py).", ["topic"], registry=registry)
         self.errors = Counter(
             "sentinel_processing_errors_total", "Unexpected errors caught around a batch.", ["agent"],
             registry=registry)
@@ -93,6 +96,7 @@ class Metrics:
                 self.messages.labels(topic, outcome)
             for reason in reasons:
                 self.dead_letters.labels(topic, reason)
+            self.offset_rewinds.labels(topic)
         for priority in ("P1", "P2", "P3"):
             self.escalations.labels(priority)
         for label in ("negative", "positive"):

@@ -27,12 +27,6 @@ from tests.integration.reliability_support import (
 pytestmark = pytest.mark.slow
 
 
-KNOWN_LOSS = pytest.mark.xfail(
-    raises=AssertionError, strict=False,
-    reason="known open problem: forecasts lost under kill -9 / rebalance in some runs "
-           "(docs/reliability.md); the figures are printed either way")
-
-
 def collect(worker: WorkerProcess, ref: Reference, timeout: float = 180.0) -> Outcome:
     forecasts = consume(worker.bootstrap, worker.topic(topics.FORECASTS),
                         lambda r: len({(x["symbol"], x["ts"]) for x in r}) >= len(ref.forecasts),
@@ -49,7 +43,6 @@ def assert_nothing_lost(report: dict[str, int]) -> None:
     assert report.get("ticks_missing_from_state", 0) == 0, report
 
 
-@KNOWN_LOSS
 def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path) -> None:
     ticks = labelled_stream(symbols=200, per_symbol=250)  # 50,000 ticks
     ref = reference(ticks, tiny_models_dir)
@@ -71,6 +64,7 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
     finally:
         worker.stop()
     report["crashes"] = crashes
+    report["offset_rewinds"] = worker.log_text().count("never reached the agent")
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
     if report["forecasts_lost"] or report["forecast_values_wrong"]:
@@ -104,13 +98,14 @@ def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path) -> Non
         assert producer.error is None
         report = collect(worker, ref).check(ref)
         assert worker.proc is not None and worker.proc.poll() is None, "worker died with the broker"
+        report["ticks_missing_from_state"] = ticks_missing_from_state(
+            broker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
     finally:
         worker.stop()
         broker.stop()
     assert_nothing_lost(report)
 
 
-@KNOWN_LOSS
 def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir: Path,
                                            tmp_path: Path) -> None:
     ticks = labelled_stream(symbols=100, per_symbol=200, seed=9)
@@ -133,6 +128,7 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     finally:
         first.stop()
         second.stop()
+    report["offset_rewinds"] = sum(w.log_text().count("never reached the agent") for w in (first, second))
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         bootstrap, f"{first.app_id}-symbol-state-changelog", ticks)
     assert_nothing_lost(report)
