@@ -21,6 +21,7 @@ from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
 from streaming.agents import AckedChangelog, DeadLetters, FaustChangelog, FeedbackHandler, PriceHandler
 from streaming.batch_pipe import BatchPipe
+from streaming.consumer_control import committed_offset, seek
 from streaming.detector import DetectorConfig, ResidualDetector
 from streaming.metrics import Metrics
 from streaming.model_registry import ModelRegistry
@@ -141,7 +142,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             message = event.message
             tp = message.tp
             if guard.needs_start(tp, message.generation_id):
-                guard.start(tp, message.generation_id, await _first_offset(app.consumer, tp))
+                guard.start(tp, message.generation_id, await committed_offset(app.consumer, tp))
             verdict, seek_to = guard.check(tp, message.offset)
             if verdict is Verdict.PROCESS:
                 keep.append(event)
@@ -155,7 +156,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                 seeks[tp] = seek_to
             rewinds = guard.rewinds
         for tp, offset in seeks.items():
-            await app.consumer.seek(tp, offset)
+            await seek(app.consumer, tp, offset)
         return keep
 
     @app.agent(ticks)
@@ -178,17 +179,6 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             logger.info("hot reload: now serving %s", ref)
 
     return app
-
-
-async def _first_offset(consumer: Any, tp: TP) -> int:
-    """Where a partition's processing resumes in a new generation: committed, else log start.
-
-    Faust records the committed offsets it seeks to after each rebalance (0 as None).
-    """
-    committed = consumer._committed_offset.get(tp)
-    if committed is not None:
-        return int(committed)
-    return int((await consumer.earliest_offsets(tp))[tp])
 
 
 async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> None:
