@@ -137,7 +137,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
         """The events to process: none skipped silently (streaming/offset_guard.py)."""
         keep: list[EventT] = []
         seeks: dict[TP, int] = {}
-        rewinds = guard.rewinds
+        rewinds, holes = guard.rewinds, guard.holes_accepted
         for event in events:
             message = event.message
             tp = message.tp
@@ -154,7 +154,11 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                                    tp.topic, tp.partition, seek_to, message.offset)
                     metrics.offset_rewinds.labels(tp.topic).inc()
                 seeks[tp] = seek_to
-            rewinds = guard.rewinds
+            if guard.holes_accepted > holes:
+                logger.error("%s[%d]: offsets below %d never arrived after %.0f s of rewinds; "
+                             "taking them for a hole in the log and moving on", tp.topic, tp.partition,
+                             seek_to, guard.hole_timeout_s)
+            rewinds, holes = guard.rewinds, guard.holes_accepted
         for tp, offset in seeks.items():
             await seek(app.consumer, tp, offset)
         return keep

@@ -27,7 +27,9 @@ def _positive(value: object) -> bool:
 
 
 def test_bench_smoke(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path) -> None:
-    opts = BenchOptions(ticks=1_500, single_ticks=800, symbols=5, bundle=25, feedback=60, rates=(200.0,),
+    # feedback > 2 worker batches (256): 60 messages once fit in one batch whose outputs shared
+    # one append millisecond, a zero span and so a rate of 0.
+    opts = BenchOptions(ticks=1_500, single_ticks=800, symbols=5, bundle=25, feedback=600, rates=(200.0,),
                         latency_seconds=1.0, latency_symbols=5, workers=(1,), keras_calls=2,
                         inference_seconds=0.02, quick=True)
     result = run_bench(opts, Settings(models_dir=tiny_models_dir),

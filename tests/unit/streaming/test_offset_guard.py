@@ -46,14 +46,26 @@ def test_gap_at_the_start_of_a_generation() -> None:
     assert guard.check(TP, 500) == (Verdict.PROCESS, None)
 
 
-def test_a_real_hole_in_the_log_is_accepted_after_the_seek() -> None:
-    """Transaction markers take offsets: after the rewind, the first record is at the hole's end."""
-    guard = started(10)
-    guard.check(TP, 10)
-    assert guard.check(TP, 12) == (Verdict.HOLD, 11)  # 11 is a commit marker
-    assert guard.check(TP, 12) == (Verdict.PROCESS, None)  # re-read: nothing below 12
-    assert guard.log_gaps_accepted == 1
-    assert guard.check(TP, 13) == (Verdict.PROCESS, None)
+def test_a_record_just_above_the_expected_one_is_never_taken_for_a_hole() -> None:
+    """After a seek Faust can resume a half-dropped batch: 1680 arriving proves nothing."""
+    guard = started(1675)
+    assert guard.check(TP, 1690, now=0.0) == (Verdict.HOLD, 1675)
+    assert guard.check(TP, 1680, now=1.0) == (Verdict.HOLD, 1675)
+    assert guard.check(TP, 1675, now=1.5) == (Verdict.PROCESS, None)
+    assert guard.holes_accepted == 0
+
+
+def test_a_real_hole_in_the_log_is_accepted_only_after_the_timeout() -> None:
+    """Transaction markers take offsets: 11 never comes, so after the timeout 12 is expected."""
+    guard = OffsetGuard(hole_timeout_s=30.0)
+    guard.start(TP, 1, 10)
+    guard.check(TP, 10, now=0.0)
+    assert guard.check(TP, 12, now=1.0) == (Verdict.HOLD, 11)
+    assert guard.check(TP, 12, now=20.0) == (Verdict.HOLD, 11)
+    assert guard.check(TP, 12, now=31.5) == (Verdict.HOLD, 12)  # moves on: re-read from 12
+    assert guard.holes_accepted == 1
+    assert guard.check(TP, 12, now=32.0) == (Verdict.PROCESS, None)
+    assert guard.check(TP, 13, now=32.1) == (Verdict.PROCESS, None)
 
 
 def test_new_generation_restarts_from_the_committed_offset() -> None:
