@@ -52,8 +52,8 @@ class Settings:
     processing_guarantee: Guarantee = "at_least_once"
     batch_max: int = 1000
     batch_within_s: float = 0.02  # take_events window: bigger batches, fewer produce requests
-    # 0: each batch is processed inside the agent (the tested default). >= 1: the experimental
-    # two-stage pipe (docs/benchmarks.md); a rare loss after kill -9 is under investigation.
+    # 0: each batch is processed inside the agent (the default CI crash-tests). >= 1: the
+    # experimental two-stage pipe (docs/benchmarks.md, docs/reliability.md), opt-in.
     pipeline_depth: int = 0
     producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)
     producer_max_batch_bytes: int = 16_384
