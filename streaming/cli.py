@@ -32,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streaming import broker
+    from streaming.kafka import broker
 
     data_dir = Path(args.data_dir)
     if args.action == "start":
@@ -53,7 +53,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streaming.worker import run_worker
+    from streaming.worker.run import run_worker
 
     return run_worker(_settings(args))
 
@@ -67,7 +67,7 @@ def _progress(total: int | None, label: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streaming import producers_cli
+    from streaming.sources import producers_cli
 
     return producers_cli.run(args, _settings(args))
 
@@ -75,7 +75,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     import orjson
 
-    from streaming.alerts import format_alert, tail
+    from streaming.tools.alerts import format_alert, tail
 
     def emit(alert: dict[str, object]) -> None:
         print(orjson.dumps(alert).decode() if args.json else format_alert(alert), flush=True)
@@ -88,8 +88,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from streaming import model_registry as reg
-    from streaming.inference import sorted_versions
+    from streaming.serving import model_registry as reg
+    from streaming.serving.inference import sorted_versions
 
     models_dir = _settings(args).models_dir
     if args.action == "list":
@@ -107,7 +107,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streaming.demo import run_demo
+    from streaming.tools.demo import run_demo
 
     return run_demo(args, _settings(args))
 
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--metrics-host")
     w.add_argument("--state-dir", help="worker state directory (SENTINEL_DATA_DIR)")
     w.set_defaults(func=cmd_worker)
-    from streaming.producers_cli import add_produce_parser
+    from streaming.sources.producers_cli import add_produce_parser
 
     _common(add_produce_parser(sub, cmd_produce))
     a = sub.add_parser("alerts", help="alert consumer")
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = Ctrl-C)")
     d.add_argument("--rate", type=float, default=400.0, help="price ticks per second")
     d.set_defaults(func=cmd_demo)
-    from streaming.bench_cli import add_bench_parser
+    from streaming.bench.cli import add_bench_parser
 
     add_bench_parser(sub)
     _add_ml_commands(sub)
@@ -174,7 +174,7 @@ def _add_ml_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     training_cli.add_train_parsers(sub)
     evaluate = training_cli.add_evaluate_parsers(sub)
     try:
-        from streaming.evaluate_cli import add_anomalies_parser
+        from streaming.evaluation.cli import add_anomalies_parser
     except ImportError:
         pass
     else:

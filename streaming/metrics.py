@@ -81,7 +81,7 @@ class Metrics:
             ["topic", "partition"], registry=registry)
         self.offset_rewinds = Counter(
             "sentinel_offset_rewinds_total", "Input offsets Faust skipped, caught and re-read "
-            "(streaming/offset_guard.py).", ["topic"], registry=registry)
+            "(streaming/worker/offset_guard.py).", ["topic"], registry=registry)
         self.errors = Counter(
             "sentinel_processing_errors_total", "Unexpected errors caught around a batch.", ["agent"],
             registry=registry)

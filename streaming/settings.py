@@ -29,13 +29,16 @@ class Secret:
     __str__ = __repr__
 
 
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout (an editable install)
+
+
 def _default_models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "models"
+    return REPO_ROOT / "models"
 
 
 def _default_data_root() -> Path:
     """The shared offline data sits beside the repository checkout."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return REPO_ROOT.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)

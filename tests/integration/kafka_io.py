@@ -18,8 +18,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streaming import topics
-from streaming.broker import free_port
-from streaming.processes import stop_process
+from streaming.kafka.broker import free_port
+from streaming.tools.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,13 +17,13 @@ from typing import Any
 import orjson
 
 from export.manifest import FORECAST_MODEL
-from streaming.detector import DetectorConfig, ResidualDetector
-from streaming.inference import latest_version_dir, load_forecaster
-from streaming.pipeline import process_ticks
-from streaming.producers import tick_payload
-from streaming.schemas import Tick
-from streaming.synthetic import SyntheticConfig, generate
-from streaming.windows import SymbolState
+from streaming.core.detector import DetectorConfig, ResidualDetector
+from streaming.core.schemas import Tick
+from streaming.core.windows import SymbolState
+from streaming.serving.inference import latest_version_dir, load_forecaster
+from streaming.serving.pipeline import process_ticks
+from streaming.sources.producers import tick_payload
+from streaming.sources.synthetic import SyntheticConfig, generate
 from tests.integration.kafka_io import produce, read_all
 
 

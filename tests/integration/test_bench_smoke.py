@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming.bench import REQUIRED_KEYS, BenchOptions, run_bench, write_json
-from streaming.bench_cli import add_bench_parser, options_from
+from streaming.bench.cli import add_bench_parser, options_from
+from streaming.bench.suite import REQUIRED_KEYS, BenchOptions, run_bench, write_json
 from streaming.settings import Settings
 
 pytestmark = pytest.mark.slow

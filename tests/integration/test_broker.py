@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streaming.broker import BrokerConfig, broker_status, free_ports, start_broker, stop_broker
+from streaming.kafka.broker import BrokerConfig, broker_status, free_ports, start_broker, stop_broker
 
 TOPIC = "broker-smoke"
 GROUP = "broker-smoke-group"

@@ -19,11 +19,11 @@ import pytest
 from export.errors import ModelError
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
-from streaming.anomaly_metrics import Counts, Window, evaluate
-from streaming.inference import latest_version_dir
-from streaming.producers import tick_payload
-from streaming.schemas import Tick
-from streaming.synthetic import SyntheticConfig, generate, iter_noise
+from streaming.core.schemas import Tick
+from streaming.evaluation.scoring import Counts, Window, evaluate
+from streaming.serving.inference import latest_version_dir
+from streaming.sources.producers import tick_payload
+from streaming.sources.synthetic import SyntheticConfig, generate, iter_noise
 from tests.integration.kafka_io import REPO, WorkerProcess, consume, produce
 from tests.model_factory import write_tiny_forecast, write_tiny_sentiment
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streaming import topics
-from streaming.producers import tick_payload
+from streaming.sources.producers import tick_payload
 from tests.integration.kafka_io import WorkerProcess, consume, metric, produce, scrape
 from tests.integration.reliability_support import labelled_stream, reference
 

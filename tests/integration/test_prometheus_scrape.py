@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streaming.processes import stop_process
+from streaming.tools.processes import stop_process
 from tests.ops_sources import (
     PROMETHEUS_CONFIG,
     RULES_DIR,

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from streaming import topics
-from streaming.broker import BrokerConfig, free_port, start_broker
 from streaming.errors import ConfigError
-from streaming.kafka_admin import client_kwargs, ensure_topics
+from streaming.kafka.admin import client_kwargs, ensure_topics
+from streaming.kafka.broker import BrokerConfig, free_port, start_broker
 from streaming.settings import load_settings
 from tests.integration.kafka_io import WorkerProcess
 

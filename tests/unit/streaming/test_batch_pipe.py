@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from faust.types import Message
 
-from streaming.batch_pipe import BatchPipe
+from streaming.worker.batch_pipe import BatchPipe
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Fast tests for streaming.broker that need neither Java nor Maven."""
+"""Fast tests for streaming.kafka.broker that need neither Java nor Maven."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming import broker
-from streaming.broker import (
+from streaming.kafka import broker
+from streaming.kafka.broker import (
     BrokerConfig,
     BrokerError,
     bootstrap_from_properties,

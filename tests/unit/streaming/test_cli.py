@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streaming.broker import free_port
+from streaming.kafka.broker import free_port
 from streaming.settings import Secret, load_settings
 
 REPO = Path(__file__).resolve().parents[3]

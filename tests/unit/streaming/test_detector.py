@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import random
 
-from streaming.detector import DetectorConfig, DetectorState, ResidualDetector
+from streaming.core.detector import DetectorConfig, DetectorState, ResidualDetector
 
 
 def _warm(detector: ResidualDetector, state: DetectorState, n: int = 200, sigma: float = 0.01,

@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streaming.anomaly_metrics import Window, evaluate, scaled_sigmoid
 from streaming.cli import main
 from streaming.errors import ConfigError
-from streaming.evaluate_cli import detector_config
-from streaming.evaluation import read_series, run_file, score_series
-from streaming.forecasters import CausalForecaster, EwmaForecaster, NaiveForecaster, make_forecaster
-from streaming.zscore import make_scorer
+from streaming.evaluation.baselines import make_scorer
+from streaming.evaluation.cli import detector_config
+from streaming.evaluation.forecasters import (
+    CausalForecaster,
+    EwmaForecaster,
+    NaiveForecaster,
+    make_forecaster,
+)
+from streaming.evaluation.harness import read_series, run_file, score_series
+from streaming.evaluation.scoring import Window, evaluate, scaled_sigmoid
 
 
 def _walk(n: int, seed: int = 0, spike_at: int | None = None) -> np.ndarray:

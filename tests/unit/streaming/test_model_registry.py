@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from export.errors import ModelError
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
-from streaming import model_registry as reg
 from streaming.metrics import Metrics
+from streaming.serving import model_registry as reg
 from tests.integration.kafka_io import metric
 from tests.model_factory import write_tiny_forecast, write_tiny_models
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streaming.offset_guard import OffsetGuard, Verdict
+from streaming.worker.offset_guard import OffsetGuard, Verdict
 
 TP = ("prices.ticks", 0)
 

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
-from streaming.detector import DetectorConfig, ResidualDetector
-from streaming.inference import (
+from streaming.core.detector import DetectorConfig, ResidualDetector
+from streaming.core.schemas import Feedback, Tick
+from streaming.core.windows import SymbolState
+from streaming.serving.inference import (
     Forecaster,
     SentimentClassifier,
     latest_version_dir,
     load_forecaster,
     load_sentiment,
 )
-from streaming.pipeline import classify_feedback, process_ticks
-from streaming.schemas import Feedback, Tick
-from streaming.windows import SymbolState
+from streaming.serving.pipeline import classify_feedback, process_ticks
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streaming.core.schemas import Tick, decode_ticks
 from streaming.errors import ConfigError
-from streaming.producers import Pacer, Rebaser, tick_messages
-from streaming.replay import merged_ticks, price_files, read_feedback, symbol_from_path
-from streaming.schemas import Tick, decode_ticks
+from streaming.sources.producers import Pacer, Rebaser, tick_messages
+from streaming.sources.replay import merged_ticks, price_files, read_feedback, symbol_from_path
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 

@@ -9,8 +9,8 @@ import jsonschema
 import orjson
 import pytest
 
+from streaming.core.schemas import decode_feedback, decode_json, decode_ticks, parse_feedback, parse_ticks
 from streaming.errors import InvalidMessage
-from streaming.schemas import decode_feedback, decode_json, decode_ticks, parse_feedback, parse_ticks
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 MAX = 1_048_576

@@ -16,8 +16,9 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"serving imported {name}")
 sys.meta_path.insert(0, Block())
-import streaming.worker, streaming.app, streaming.agents, streaming.cli, streaming.demo
-import streaming.producers_cli, streaming.alerts
+import streaming.worker.run, streaming.worker.app, streaming.worker.agents
+import streaming.cli, streaming.tools.demo
+import streaming.sources.producers_cli, streaming.tools.alerts
 streaming.cli.build_parser()  # also wires the train/evaluate/export subcommands lazily
 print("ok", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
 """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming.evaluation import find_csvs, read_labels, read_series
-from streaming.synthetic import ANOMALY_KINDS, SyntheticConfig, generate, iter_noise, write_suite
+from streaming.evaluation.harness import find_csvs, read_labels, read_series
+from streaming.sources.synthetic import ANOMALY_KINDS, SyntheticConfig, generate, iter_noise, write_suite
 
 CFG = SyntheticConfig(symbols=6, ticks_per_symbol=3000, anomaly_rate=0.01, seed=3)
 

@@ -9,8 +9,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streaming.core.schemas import SYMBOL_RE, decode_feedback, decode_ticks, parse_feedback, parse_ticks
 from streaming.errors import InvalidMessage
-from streaming.schemas import SYMBOL_RE, decode_feedback, decode_ticks, parse_feedback, parse_ticks
 
 MAX = 1_048_576
 json_values = st.recursive(

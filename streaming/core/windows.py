@@ -1,0 +1,44 @@
+"""Per-symbol state: the rolling price window, last ts, pending forecast, detector stats.
+
+Stored in the Faust table as a plain JSON-able dict so the changelog stays readable
+and a restarted worker resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.core.detector import DetectorState
+
+WINDOW = 60
+
+
+@dataclass(slots=True)
+class SymbolState:
+    window: list[float] = field(default_factory=list)
+    last_ts: int = -1
+    pending_forecast: float | None = None
+    pending_model: str | None = None
+    detector: DetectorState = field(default_factory=DetectorState)
+    ticks_seen: int = 0
+
+    def push(self, price: float, ts: int, size: int = WINDOW) -> None:
+        self.window.append(price)
+        if len(self.window) > size:
+            del self.window[: len(self.window) - size]
+        self.last_ts = ts
+        self.ticks_seen += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        # A copy: the dict may be serialised after this state has moved on.
+        return {"w": list(self.window), "ts": self.last_ts, "f": self.pending_forecast,
+                "m": self.pending_model, "d": self.detector.to_list(), "n": self.ticks_seen}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SymbolState:
+        if not data:
+            return cls()
+        return cls(window=list(data["w"]), last_ts=int(data["ts"]), pending_forecast=data["f"],
+                   pending_model=data.get("m"), detector=DetectorState.from_list(data["d"]),
+                   ticks_seen=int(data.get("n", len(data["w"]))))
