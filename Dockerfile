@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY streaming/ streaming/
 COPY export/ export/
 COPY training/ training/
+COPY sentinel/ sentinel/
 RUN pip install . \
     && rm -rf /tmp/src
 

@@ -1,4 +1,6 @@
-"""The one console script, ``sentinel``. Heavy imports happen inside each command.
+"""Serving commands of ``sentinel`` (composed with training's in ``sentinel.cli``).
+
+Heavy imports happen inside each command.
 
 Expected failures print one line and exit non-zero; bugs still show a traceback.
 """
@@ -12,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from export.errors import SentinelError
 from streaming.settings import Settings, load_settings
@@ -119,8 +122,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentinel", description=__doc__)
+def build_serving_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The serving commands, and their sub-parser set for the composition root to extend."""
+    parser = argparse.ArgumentParser(
+        prog="sentinel", description="stream-sentinel: price anomalies and feedback escalations on Kafka")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("broker", help="dev Apache Kafka (KRaft) from Maven Central jars")
     b.add_argument("action", choices=["start", "stop", "status"])
@@ -162,28 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     from streaming.bench.cli import add_bench_parser
 
     add_bench_parser(sub)
-    _add_ml_commands(sub)
-    return parser
+    return parser, sub
 
 
-def _add_ml_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    try:
-        from training import cli as training_cli
-    except ImportError:  # the training package is part of the tree; guard partial installs
-        return
-    training_cli.add_train_parsers(sub)
-    evaluate = training_cli.add_evaluate_parsers(sub)
-    try:
-        from streaming.evaluation.cli import add_anomalies_parser
-    except ImportError:
-        pass
-    else:
-        add_anomalies_parser(evaluate)
-    training_cli.add_export_parser(sub)
+def build_parser() -> argparse.ArgumentParser:
+    """Serving commands only (``python -m streaming.cli``); ``sentinel`` adds training's."""
+    return build_serving_parser()[0]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_level", None) or "INFO")
     try:
         return int(args.func(args))
@@ -192,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``sentinel evaluate anomalies``: score a CSV tree causally, write scores, print metrics.
 
-Added to the ``evaluate`` sub-commands by ``streaming.cli``; onnxruntime is only
+Added to the ``evaluate`` sub-commands by ``sentinel.cli``; onnxruntime is only
 touched when ``--forecaster lstm`` is chosen.
 """
 

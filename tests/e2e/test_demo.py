@@ -19,7 +19,7 @@ DATA = REPO.parent / "shared" / "data"
 def test_demo_prints_alerts_and_metrics(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
     env["PYTHONPATH"] = str(REPO)
-    cmd = [sys.executable, "-m", "streaming.cli", "demo", "--duration", "45", "--rate", "600"]
+    cmd = [sys.executable, "-m", "sentinel", "demo", "--duration", "45", "--rate", "600"]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]

@@ -61,7 +61,7 @@ def test_swap_refuse_and_rollback(kafka_broker: object, tiny_models_dir: Path, t
         wait_for(lambda: metric(scrape(worker.metrics_url), "sentinel_model_load_failures_total") >= 1)
         assert serving(worker, v2)
         shutil.rmtree(bad)
-        out = subprocess.run([sys.executable, "-m", "streaming.cli", "models", "rollback", FORECAST_MODEL,
+        out = subprocess.run([sys.executable, "-m", "sentinel", "models", "rollback", FORECAST_MODEL,
                               "--models-dir", str(models)], cwd=REPO, capture_output=True, text=True)
         assert out.returncode == 0 and v1 in out.stdout, out.stderr
         wait_for(lambda: serving(worker, v1))

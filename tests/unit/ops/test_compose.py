@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 import yaml
 
+from sentinel.cli import build_parser
 from streaming import topics
-from streaming.cli import build_parser
 from streaming.settings import PREFIX, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]

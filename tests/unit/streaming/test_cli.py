@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streaming.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sentinel", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=120, env=env)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streaming.cli import main
+from sentinel.cli import main
 from streaming.errors import ConfigError
 from streaming.evaluation.baselines import make_scorer
 from streaming.evaluation.cli import detector_config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ sys.meta_path.insert(0, Block())
 import streaming.worker.run, streaming.worker.app, streaming.worker.agents
 import streaming.cli, streaming.tools.demo
 import streaming.sources.producers_cli, streaming.tools.alerts
-streaming.cli.build_parser()  # also wires the train/evaluate/export subcommands lazily
+import sentinel.cli
+sentinel.cli.build_parser()  # also wires the train/evaluate/export subcommands lazily
 print("ok", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
 """
 
@@ -29,3 +31,23 @@ def test_worker_and_cli_import_without_tensorflow() -> None:
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok []"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_streaming_and_export_never_import_training() -> None:
+    """The layering rule ``training -> export <- streaming``, lazy imports included."""
+    offenders = [f"{path.relative_to(REPO)}: {name}"
+                 for package in ("streaming", "export")
+                 for path in sorted((REPO / package).rglob("*.py"))
+                 for name in _imported_modules(path)
+                 if name == "training" or name.startswith("training.")]
+    assert offenders == []

@@ -1,0 +1,1 @@
+"""The ``sentinel`` command's composition root (see ``sentinel.cli``)."""
