@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streaming import topics  # noqa: E402
-from streaming.kafka.broker import BrokerConfig, free_port, start_broker  # noqa: E402
+from streaming.kafka.broker import BrokerConfig, start_broker  # noqa: E402
+from streaming.tools.processes import free_port  # noqa: E402
 from tests.integration.kafka_io import WorkerProcess  # noqa: E402
 from tests.integration.reliability_support import (  # noqa: E402
     BackgroundProducer,

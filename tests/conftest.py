@@ -24,7 +24,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     With CI=true a broker that cannot start fails the test; it never skips.
     """
-    from streaming.kafka.broker import BrokerConfig, BrokerError, free_port, start_broker
+    from streaming.kafka.broker import BrokerConfig, BrokerError, start_broker
+    from streaming.tools.processes import free_port
 
     config = BrokerConfig(data_dir=tmp_path_factory.mktemp("kafka"), port=free_port(),
                           controller_port=free_port())

@@ -24,9 +24,8 @@ from typing import Any
 
 import psutil
 
-from streaming.kafka.broker import free_port
 from streaming.settings import REPO_ROOT
-from streaming.tools.processes import stop_process
+from streaming.tools.processes import free_port, stop_process
 
 REPO = REPO_ROOT
 _STARTED: list[subprocess.Popen[bytes]] = []  # every child, so a failed run leaves none behind

@@ -149,7 +149,8 @@ def broker_for(bootstrap: str | None, work_dir: Path, say: Callable[[str], None]
     if bootstrap:
         yield bootstrap
         return
-    from streaming.kafka.broker import BrokerConfig, free_ports, start_broker
+    from streaming.kafka.broker import BrokerConfig, start_broker
+    from streaming.tools.processes import free_ports
 
     port, controller = free_ports(2)
     say("starting a dev Kafka broker")

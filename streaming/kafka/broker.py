@@ -12,8 +12,6 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
-import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -22,73 +20,40 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export.errors import SentinelError
+from streaming.kafka.broker_config import (
+    _LOG4J1,
+    _LOG4J2,
+    KAFKA_VERSION,
+    LOG4J1_FILE,
+    LOG4J2_FILE,
+    BrokerConfig,
+    BrokerError,
+    _abs,
+    _read_int,
+    _read_text,
+    _summary_line,
+    bootstrap_from_properties,
+    broker_properties,
+    read_properties,
+    write_properties,
+)
+from streaming.kafka.maven import _kafka_home, ensure_kafka_classpath, kafka_cache_dir
 
-KAFKA_VERSION = "4.1.1"
-POM_PATH = Path(__file__).with_name("pom.xml")
+__all__ = ["KAFKA_VERSION", "BrokerConfig", "BrokerError", "BrokerHandle", "bootstrap_from_properties",
+           "broker_properties", "broker_status", "ensure_kafka_classpath", "kafka_cache_dir",
+           "read_properties", "running_broker", "start_broker", "stop_broker", "write_properties"]
+
 PROPERTIES_FILE = "server.properties"
 PID_FILE = "broker.pid"
 LOG_FILE = "broker.log"
-LOG4J2_FILE = "log4j2.properties"
-LOG4J1_FILE = "log4j.properties"
 MIN_JAVA = 17
 BROKER_HEAP = ("-Xms256m", "-Xmx512m")
 _JAVA_HINT = "install a JDK 17 (apt-get install openjdk-17-jre-headless)"
-_MAVEN_TIMEOUT = 900.0
 _LOG_MARKER = "=== stream-sentinel:"
-
-# Kafka 4.x uses log4j2; 3.x (only via kafka_home) uses reload4j. Both log to stdout,
-# which start_broker redirects into broker.log, so there is a single writer.
-_LOG4J2 = """\
-status = warn
-# Kafka's own shutdown hook logs until the end; log4j's hook would cut it off.
-shutdownHook = disable
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = OUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-"""
-_LOG4J1 = """\
-log4j.rootLogger=INFO, out
-log4j.appender.out=org.apache.log4j.ConsoleAppender
-log4j.appender.out.layout=org.apache.log4j.PatternLayout
-log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-"""
-
-
-class BrokerError(SentinelError):
-    """Expected, user-facing failure; the message is one line and says what to do."""
-
-
-@dataclass(frozen=True)
-class BrokerConfig:
-    """Where and how to run the dev broker; ``extra_properties`` override generated keys."""
-
-    data_dir: Path
-    port: int = 9092
-    controller_port: int = 9093
-    host: str = "127.0.0.1"
-    cache_dir: Path | None = None
-    kafka_home: Path | None = None
-    extra_properties: Mapping[str, str] = field(default_factory=dict)
-    kafka_version: str = KAFKA_VERSION
-
-    def __post_init__(self) -> None:
-        # Absolute paths: the pid check matches the data dir against the java cmdline.
-        object.__setattr__(self, "data_dir", _abs(self.data_dir))
-        for name in ("cache_dir", "kafka_home"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, _abs(value))
 
 
 @dataclass
@@ -151,154 +116,7 @@ class BrokerHandle:
 # --- configuration ------------------------------------------------------------------
 
 
-def broker_properties(config: BrokerConfig) -> dict[str, str]:
-    """server.properties as a dict, so callers (SASL, tests) can override any key."""
-    host, port, cport = config.host, config.port, config.controller_port
-    props = {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        # Static voters work on 3.x and 4.x alike and need no `format --standalone`.
-        "controller.quorum.voters": f"1@{_connect_host(host)}:{cport}",
-        "controller.listener.names": "CONTROLLER",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-        "advertised.listeners": f"PLAINTEXT://{_connect_host(host)}:{port}",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(config.data_dir / "kraft-logs"),
-        "num.partitions": "4",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        # After a crash the controller rejects the restarted broker until the old
-        # session expires (default 9 s); shorter keeps crash/restart tests quick.
-        "broker.session.timeout.ms": "4000",
-        "broker.heartbeat.interval.ms": "1000",
-        "auto.create.topics.enable": "true",
-        "delete.topic.enable": "true",
-        "log.segment.bytes": str(64 * 1024 * 1024),
-        # Accept oversized producer records so the worker, not the broker, enforces the
-        # payload limit (and dead-letters the message with a reason).
-        "message.max.bytes": str(16 * 1024 * 1024),
-        "log.retention.hours": "24",
-        "log.retention.check.interval.ms": "60000",
-    }
-    props.update({str(k): str(v) for k, v in config.extra_properties.items()})
-    return props
-
-
-def write_properties(path: Path, props: Mapping[str, str]) -> None:
-    """Write a Java .properties file (only backslashes and newlines need escaping here)."""
-    lines = ["# Generated by streaming/kafka/broker.py on every start; edits are overwritten."]
-    lines += [f"{_escape(k)}={_escape(v)}" for k, v in props.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """Parse the simple .properties files written by :func:`write_properties`."""
-    props: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#!" or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        props[_unescape(key.strip())] = _unescape(value.strip())
-    return props
-
-
-def bootstrap_from_properties(props: Mapping[str, str]) -> str:
-    """host:port clients should use: the PLAINTEXT advertised listener, else the first one."""
-    raw = props.get("advertised.listeners") or props.get("listeners", "")
-    entries = [e.strip() for e in raw.split(",") if "://" in e]
-    if not entries:
-        raise BrokerError("server.properties defines no listeners")
-    chosen = next((e for e in entries if e.startswith("PLAINTEXT://")), entries[0])
-    host, _, port = chosen.split("://", 1)[1].rpartition(":")
-    return f"{_connect_host(host)}:{port}"
-
-
 # --- jars ---------------------------------------------------------------------------
-
-
-def ensure_kafka_classpath(config: BrokerConfig) -> str:
-    """Java classpath for the broker; resolves jars with Maven once, then uses the cache."""
-    home = _kafka_home(config)
-    if home is not None:
-        libs = home / "libs"
-        if not any(libs.glob("kafka_*.jar")):
-            raise BrokerError(
-                f"{libs} has no kafka_*.jar: point kafka_home/KAFKA_HOME at an unpacked Kafka distribution"
-            )
-        return f"{libs}/*"
-    root = kafka_cache_dir(config)
-    marker, stamp = root / ".resolved", _pom_stamp(config.kafka_version)
-    if _read_text(marker) != stamp:
-        root.mkdir(parents=True, exist_ok=True)
-        with _file_lock(root / ".lock"):
-            if _read_text(marker) != stamp:  # another process may have finished meanwhile
-                shutil.rmtree(root / "libs", ignore_errors=True)
-                _run_maven(config.kafka_version, root)
-                marker.write_text(stamp)
-    return f"{root / 'libs'}/*"
-
-
-def kafka_cache_dir(config: BrokerConfig) -> Path:
-    """``<cache>/kafka-<version>``; jars go to its ``libs`` subdirectory."""
-    base = config.cache_dir
-    if base is None:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "stream-sentinel"
-    return base / f"kafka-{config.kafka_version}"
-
-
-def _kafka_home(config: BrokerConfig) -> Path | None:
-    if config.kafka_home is not None:
-        return config.kafka_home
-    env = os.environ.get("KAFKA_HOME")
-    return _abs(Path(env)) if env else None
-
-
-def _pom_stamp(version: str) -> str:
-    """Marker content: re-resolve when the version or the pom itself changes."""
-    digest = hashlib.sha256(POM_PATH.read_bytes()).hexdigest()[:16]
-    return f"{version} {digest}\n"
-
-
-def _run_maven(version: str, root: Path) -> None:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise BrokerError(
-            "mvn not found on PATH: install Maven (apt-get install maven) "
-            "or set KAFKA_HOME to a Kafka distribution"
-        )
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "-Dstyle.color=never",
-        "-f",
-        str(POM_PATH),
-        "dependency:copy-dependencies",
-        f"-Dkafka.version={version}",
-        f"-Dkafka.cache.dir={root}",
-    ]
-    try:
-        res = subprocess.run(
-            cmd, cwd=root, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise BrokerError(
-            f"resolving Kafka {version} jars with Maven took over {_MAVEN_TIMEOUT:.0f}s"
-        ) from None
-    if res.returncode != 0 or not any((root / "libs").glob("kafka_2.13-*.jar")):
-        detail = _summary_line(res.stdout + "\n" + res.stderr)
-        raise BrokerError(
-            f"resolving Kafka {version} jars with Maven failed (exit {res.returncode}): {detail}"
-        )
 
 
 # --- start / stop -------------------------------------------------------------------
@@ -360,20 +178,6 @@ def broker_status(data_dir: Path) -> str | None:
     """Bootstrap address of the broker running from ``data_dir``, else None."""
     handle = running_broker(data_dir)
     return handle.bootstrap if handle else None
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (for tests and ad-hoc brokers)."""
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (sockets are held together so they cannot repeat)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def _format_storage(java: str, classpath: str, data_dir: Path, props: Mapping[str, str]) -> None:
@@ -575,15 +379,6 @@ def _log_tail(data_dir: Path, lines: int = 6) -> str:
     return f"see {path}; last lines: " + " | ".join(kept[-lines:])
 
 
-def _summary_line(output: str) -> str:
-    """First [ERROR] line of tool output (the informative one), else the last line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "ERROR" in ln or "Exception" in ln]
-    if errors:
-        return errors[0][:400]
-    return lines[-1][:400] if lines else "no output"
-
-
 def _cluster_id() -> str:
     """Kafka's Uuid text form: url-safe base64 of 16 random bytes, never starting '-'."""
     while True:
@@ -592,39 +387,3 @@ def _cluster_id() -> str:
             return cid
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("", "0.0.0.0") else host
-
-
-def _abs(path: Path | str) -> Path:
-    return Path(path).expanduser().resolve()
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    text = _read_text(path)
-    try:
-        return int(text.strip()) if text else None
-    except ValueError:
-        return None
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)

@@ -26,6 +26,7 @@ from streaming.settings import REPO_ROOT, Settings
 from streaming.sources import producers, replay
 from streaming.sources.synthetic import SyntheticConfig, generate
 from streaming.tools.alerts import format_alert, tail
+from streaming.tools.processes import free_port
 
 REPO_ROOT = REPO_ROOT
 
@@ -52,8 +53,8 @@ def ensure_broker(settings: Settings, explicit: bool) -> tuple[Settings, Any]:
     if running:
         return settings.with_overrides(kafka_bootstrap=running), None
     print("starting the dev Kafka broker (first run downloads the jars with Maven)...", flush=True)
-    handle = broker.start_broker(broker.BrokerConfig(data_dir=data_dir, port=broker.free_port(),
-                                                     controller_port=broker.free_port()))
+    handle = broker.start_broker(broker.BrokerConfig(data_dir=data_dir, port=free_port(),
+                                                     controller_port=free_port()))
     return settings.with_overrides(kafka_bootstrap=handle.bootstrap), handle
 
 
@@ -151,7 +152,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     explicit = bool(args.bootstrap) or "SENTINEL_KAFKA_BOOTSTRAP" in os.environ
     settings, broker_handle = ensure_broker(settings, explicit)
-    from streaming.kafka.broker import free_port
+    from streaming.tools.processes import free_port
 
     port = args.metrics_port or free_port()
     metrics_url = f"http://127.0.0.1:{port}/metrics"

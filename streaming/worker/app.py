@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any
 
 import faust
-from faust.streams import Stream
-from faust.types import TP, EventT, StreamT
+from faust.types import StreamT
 from prometheus_client import CollectorRegistry
 
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
@@ -24,10 +22,12 @@ from streaming.core.schemas import REASONS
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings
-from streaming.worker.agents import AckedChangelog, DeadLetters, FaustChangelog, FeedbackHandler, PriceHandler
-from streaming.worker.batch_pipe import BatchPipe
-from streaming.worker.consumer_control import committed_offset, seek
-from streaming.worker.offset_guard import OffsetGuard, Verdict
+from streaming.worker.changelog import AckedChangelog, FaustChangelog
+from streaming.worker.dead_letters import DeadLetters
+from streaming.worker.feedback import FeedbackHandler
+from streaming.worker.intake import BatchIntake
+from streaming.worker.lag import LagReporter
+from streaming.worker.prices import PriceHandler
 
 logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
@@ -116,64 +116,27 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor)
 
-    async def consume(stream: StreamT, handler: PriceHandler | FeedbackHandler, max_batch: int) -> None:
-        batches = cast(Stream, stream).take_events(max_batch, within=settings.batch_within_s)
-        guard = OffsetGuard()
-        if not pipelined:  # exactly-once also lands here: sends must join the event's transaction
-            async for events in batches:
-                if admitted := await admit(guard, events):
-                    await handler.handle(admitted)
-            return
-        pipe: BatchPipe[Any] = BatchPipe(stream, handler.prepare, handler.finish,  # type: ignore[arg-type]
-                                         depth=settings.pipeline_depth)
-        try:
-            async for events in batches:
-                if admitted := await admit(guard, events):
-                    await pipe.put(admitted)
-        finally:
-            await pipe.stop()
+    intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
+                                settings.pipeline_depth if pipelined else 0)
+    intake_feedback = BatchIntake(fb, None, metrics, min(settings.batch_max, 256), settings.batch_within_s,
+                                  settings.pipeline_depth if pipelined else 0)
+    lag = LagReporter(None, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
 
-    async def admit(guard: OffsetGuard, events: Sequence[EventT]) -> list[EventT]:
-        """The events to process: none skipped silently (streaming/worker/offset_guard.py)."""
-        keep: list[EventT] = []
-        seeks: dict[TP, int] = {}
-        rewinds, holes = guard.rewinds, guard.holes_accepted
-        for event in events:
-            message = event.message
-            tp = message.tp
-            if guard.needs_start(tp, message.generation_id):
-                guard.start(tp, message.generation_id, await committed_offset(app.consumer, tp))
-            verdict, seek_to = guard.check(tp, message.offset)
-            if verdict is Verdict.PROCESS:
-                keep.append(event)
-            elif verdict is Verdict.HOLD:
-                message.incref()  # take_events' ack now leaves it unacknowledged: never committed
-            if seek_to is not None:
-                if tp not in seeks and guard.rewinds > rewinds:
-                    logger.warning("%s[%d]: offset %d never reached the agent (got %d); rewinding",
-                                   tp.topic, tp.partition, seek_to, message.offset)
-                    metrics.offset_rewinds.labels(tp.topic).inc()
-                seeks[tp] = seek_to
-            if guard.holes_accepted > holes:
-                logger.error("%s[%d]: offsets below %d never arrived after %.0f s of rewinds; "
-                             "taking them for a hole in the log and moving on", tp.topic, tp.partition,
-                             seek_to, guard.hole_timeout_s)
-            rewinds, holes = guard.rewinds, guard.holes_accepted
-        for tp, offset in seeks.items():
-            await seek(app.consumer, tp, offset)
-        return keep
-
+    # Faust creates its consumer when the worker starts: the intakes get it then.
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
-        await consume(stream, prices, settings.batch_max)
+        intake_prices.consumer = app.consumer
+        await intake_prices.run(stream)
 
     @app.agent(feedback)
     async def feedback_agent(stream: StreamT) -> None:
-        await consume(stream, fb, min(settings.batch_max, 256))
+        intake_feedback.consumer = app.consumer
+        await intake_feedback.run(stream)
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:
-        await _report_lag(app, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
+        lag.consumer = app.consumer
+        await lag.report()
 
     @app.timer(interval=settings.model_reload_interval_s)
     async def reload_models() -> None:
@@ -183,37 +146,6 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             logger.info("hot reload: now serving %s", ref)
 
     return app
-
-
-async def _report_lag(app: faust.App, metrics: Metrics, sources: set[str]) -> None:
-    """Lag = partition end minus the consumer's position, for the input partitions we own."""
-    consumer = app.consumer
-    owned = [tp for tp in consumer.assignment() if tp.topic in sources]
-    _forget_revoked(metrics, {(tp.topic, str(tp.partition)) for tp in owned})
-    if not owned:
-        return
-    highwaters = await consumer.highwaters(*owned)
-    for tp in owned:
-        position = await _position(consumer, tp)
-        if position is not None:
-            lag = max(0, highwaters.get(tp, position) - position)
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
-
-
-def _forget_revoked(metrics: Metrics, owned: set[tuple[str, str]]) -> None:
-    """Drop lag series of partitions a rebalance took away, so no stale value lingers."""
-    for metric in metrics.consumer_lag.collect():
-        for sample in metric.samples:
-            key = (sample.labels["topic"], sample.labels["partition"])
-            if key not in owned:
-                metrics.consumer_lag.remove(*key)
-
-
-async def _position(consumer: Any, tp: TP) -> int | None:
-    try:
-        return await asyncio.wait_for(consumer.position(tp), timeout=1.0)
-    except Exception:  # a partition being revoked mid-call; the next tick retries
-        return None
 
 
 def new_metrics() -> Metrics:

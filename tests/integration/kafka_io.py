@@ -18,8 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streaming import topics
-from streaming.kafka.broker import free_port
-from streaming.tools.processes import stop_process
+from streaming.tools.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

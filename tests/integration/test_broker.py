@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streaming.kafka.broker import BrokerConfig, broker_status, free_ports, start_broker, stop_broker
+from streaming.kafka.broker import BrokerConfig, broker_status, start_broker, stop_broker
+from streaming.tools.processes import free_ports
 
 TOPIC = "broker-smoke"
 GROUP = "broker-smoke-group"

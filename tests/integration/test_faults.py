@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from streaming import topics
-from streaming.kafka.broker import BrokerConfig, free_port, start_broker
+from streaming.kafka.broker import BrokerConfig, start_broker
+from streaming.tools.processes import free_port
 from tests.integration.kafka_io import WorkerProcess, consume, metric, scrape
 from tests.integration.reliability_support import (
     BackgroundProducer,

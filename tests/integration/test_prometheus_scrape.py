@@ -21,7 +21,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -34,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streaming.tools.processes import stop_process
+from streaming.tools.processes import free_port, stop_process
 from tests.ops_sources import (
     PROMETHEUS_CONFIG,
     RULES_DIR,
@@ -87,12 +86,6 @@ def prometheus_binary() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def adapt_config(config: dict[str, Any], worker_url: str, self_target: str) -> dict[str, Any]:

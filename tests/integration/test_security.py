@@ -12,8 +12,9 @@ import pytest
 from streaming import topics
 from streaming.errors import ConfigError
 from streaming.kafka.admin import client_kwargs, ensure_topics
-from streaming.kafka.broker import BrokerConfig, free_port, start_broker
+from streaming.kafka.broker import BrokerConfig, start_broker
 from streaming.settings import load_settings
+from streaming.tools.processes import free_port
 from tests.integration.kafka_io import WorkerProcess
 
 PASSWORD = "s3cr3t-Pa55word-xyz"

@@ -20,13 +20,12 @@ from streaming.kafka.broker import (
     broker_properties,
     broker_status,
     ensure_kafka_classpath,
-    free_port,
-    free_ports,
     read_properties,
     start_broker,
     stop_broker,
     write_properties,
 )
+from streaming.tools.processes import free_port, free_ports
 
 
 @pytest.fixture

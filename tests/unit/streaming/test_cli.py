@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streaming.kafka.broker import free_port
 from streaming.settings import Secret, load_settings
+from streaming.tools.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 

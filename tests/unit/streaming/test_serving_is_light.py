@@ -17,7 +17,7 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"serving imported {name}")
 sys.meta_path.insert(0, Block())
-import streaming.worker.run, streaming.worker.app, streaming.worker.agents
+import streaming.worker.run, streaming.worker.app, streaming.worker.prices, streaming.worker.feedback
 import streaming.cli, streaming.tools.demo
 import streaming.sources.producers_cli, streaming.tools.alerts
 import sentinel.cli

@@ -1,0 +1,84 @@
+"""The feedback agent: decode -> tokenise and classify (off the loop) -> sentiment + escalations.
+
+Invalid input goes to the dead-letter topic; outputs are acknowledged before the
+batch's input offsets are released (duplicates possible after a crash, never a loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+from faust.types import EventT
+
+from streaming import topics
+from streaming.core.schemas import Feedback, decode_feedback
+from streaming.errors import InvalidMessage
+from streaming.metrics import Metrics
+from streaming.serving.model_registry import ModelRegistry
+from streaming.serving.pipeline import Record, classify_feedback
+from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+
+
+@dataclass(slots=True)
+class FeedbackBatch:
+    started: float
+    size: int
+    invalid: list[Invalid] = field(default_factory=list)
+    results: list[tuple[Record, Record | None]] = field(default_factory=list)
+
+
+class FeedbackHandler:
+    """``prepare`` (decode, tokenise, classify) then ``finish`` (publish, acks)."""
+
+    def __init__(self, send: Send, settings_topic: Callable[[str], str],
+                 models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
+                 max_bytes: int, executor: ThreadPoolExecutor) -> None:
+        self.send, self.models, self.metrics = send, models, metrics
+        self.dead_letters, self.max_bytes, self.executor = dead_letters, max_bytes, executor
+        self.source_topic = settings_topic(topics.FEEDBACK)
+        self.sentiment_topic = settings_topic(topics.SENTIMENT)
+        self.escalation_topic = settings_topic(topics.ESCALATIONS)
+
+    async def handle(self, events: Sequence[EventT]) -> None:
+        await self.finish(await self.prepare(events))
+
+    async def prepare(self, events: Sequence[EventT]) -> FeedbackBatch:
+        batch = FeedbackBatch(started=time.perf_counter(), size=len(events))
+        messages: list[Feedback] = []
+        for event in events:
+            try:
+                messages.append(decode_feedback(event.value, self.max_bytes))
+            except InvalidMessage as exc:
+                batch.invalid.append(Invalid(event, exc))
+        if messages:
+            classifier = self.models.classifier  # read once: the whole batch sees one version
+            t0 = time.perf_counter()
+            batch.results = await asyncio.get_running_loop().run_in_executor(
+                self.executor, classify_feedback, messages, classifier)
+            model = classifier.manifest.name
+            self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
+            self.metrics.inference_batch.labels(model).observe(len(messages))
+        return batch
+
+    async def finish(self, batch: FeedbackBatch) -> None:
+        pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]
+        now = time.time()
+        latency = self.metrics.end_to_end.labels(self.source_topic)
+        for sentiment, escalation in batch.results:
+            key = sentiment["id"].encode()
+            pending.append(await self.send(self.sentiment_topic, key, orjson.dumps(sentiment)))
+            self.metrics.sentiment.labels(sentiment["label"]).inc()
+            if escalation is not None:
+                pending.append(await self.send(self.escalation_topic, key, orjson.dumps(escalation)))
+                self.metrics.escalations.labels(escalation["priority"]).inc()
+            latency.observe(max(0.0, now - sentiment["ts"] / 1000))
+        await asyncio.gather(*pending)
+        if batch.results:
+            self.metrics.messages.labels(self.source_topic, "ok").inc(len(batch.results))
+        self.metrics.batch_seconds.labels("feedback").observe(time.perf_counter() - batch.started)
+        self.metrics.batch_size.labels("feedback").observe(batch.size)

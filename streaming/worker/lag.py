@@ -1,0 +1,45 @@
+"""``sentinel_consumer_lag``: partition end minus the consumer's position, for owned inputs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.types import TP
+
+from streaming.metrics import Metrics
+
+
+class LagReporter:
+    """Sets one gauge per owned input partition; drops the series of revoked ones."""
+
+    def __init__(self, consumer: Any, metrics: Metrics, sources: set[str]) -> None:
+        self.consumer, self.metrics, self.sources = consumer, metrics, sources
+
+    async def report(self) -> None:
+        consumer = self.consumer
+        owned = [tp for tp in consumer.assignment() if tp.topic in self.sources]
+        self._forget_revoked({(tp.topic, str(tp.partition)) for tp in owned})
+        if not owned:
+            return
+        highwaters = await consumer.highwaters(*owned)
+        for tp in owned:
+            position = await _position(consumer, tp)
+            if position is not None:
+                lag = max(0, highwaters.get(tp, position) - position)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+    def _forget_revoked(self, owned: set[tuple[str, str]]) -> None:
+        """Drop lag series of partitions a rebalance took away, so no stale value lingers."""
+        for metric in self.metrics.consumer_lag.collect():
+            for sample in metric.samples:
+                key = (sample.labels["topic"], sample.labels["partition"])
+                if key not in owned:
+                    self.metrics.consumer_lag.remove(*key)
+
+
+async def _position(consumer: Any, tp: TP) -> int | None:
+    try:
+        return await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+    except Exception:  # a partition being revoked mid-call; the next tick retries
+        return None

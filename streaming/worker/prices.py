@@ -1,0 +1,155 @@
+"""The price agent: decode ticks -> windows, forecast, detector (off the loop) -> publish -> state.
+
+Invalid input never raises out of here: it goes to the dead-letter topic with its
+reason and a counter. ``prepare`` does no I/O but the executor, ``finish`` publishes;
+output sends of a batch are awaited before the batch's state is written and its input
+offsets are released, so a crash can duplicate results but never lose them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from faust.types import EventT, TableT
+
+from streaming import topics
+from streaming.core.detector import ResidualDetector
+from streaming.core.schemas import Tick, decode_ticks
+from streaming.core.windows import SymbolState
+from streaming.errors import InvalidMessage
+from streaming.metrics import Metrics
+from streaming.serving.inference import Forecaster
+from streaming.serving.model_registry import ModelRegistry
+from streaming.serving.pipeline import PriceResult, Record, process_ticks
+from streaming.worker.changelog import AckedChangelog, FaustChangelog
+from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+
+
+@dataclass(slots=True)
+class PriceBatch:
+    """What ``prepare`` hands to ``finish``: outputs and state snapshots, nothing sent yet."""
+
+    seq: int
+    started: float
+    size: int
+    invalid: list[Invalid] = field(default_factory=list)
+    result: PriceResult | None = None
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owner: dict[str, EventT] = field(default_factory=dict)
+
+
+def _process_and_snapshot(ticks: list[Tick], states: dict[str, SymbolState], forecaster: Forecaster,
+                          detector: ResidualDetector) -> tuple[PriceResult, dict[str, dict[str, Any]]]:
+    result = process_ticks(ticks, states, forecaster, detector)
+    return result, {s: states[s].to_dict() for s in result.touched}
+
+
+class PriceHandler:
+    """``prepare`` (decode, state, inference, scoring) then ``finish`` (publish, acks, table).
+
+    The next batch may be prepared while this one finishes (``BatchPipe``), so states
+    moved by a prepared batch stay in ``inflight`` until its table write: the next
+    batch continues from them, not from the table's older value.
+    """
+
+    def __init__(self, table: TableT, send: Send, settings_topic: Callable[[str], str],
+                 models: ModelRegistry, detector: ResidualDetector, metrics: Metrics,
+                 dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor,
+                 state_writer: AckedChangelog | FaustChangelog | None = None) -> None:
+        self.table, self.send, self.models, self.detector = table, send, models, detector
+        self.state_writer = state_writer or FaustChangelog(table)
+        self.metrics, self.dead_letters, self.max_bytes = metrics, dead_letters, max_bytes
+        self.executor = executor
+        self.forecast_topic = settings_topic(topics.FORECASTS)
+        self.anomaly_topic = settings_topic(topics.ANOMALIES)
+        self.source_topic = settings_topic(topics.TICKS)
+        self.symbols: set[str] = set()
+        self.inflight: dict[str, tuple[SymbolState, int]] = {}
+        self._seq = 0
+
+    async def handle(self, events: Sequence[EventT]) -> None:
+        """Both stages in one call (tests, exactly-once mode)."""
+        await self.finish(await self.prepare(events))
+
+    async def prepare(self, events: Sequence[EventT]) -> PriceBatch:
+        batch = PriceBatch(seq=self._seq, started=time.perf_counter(), size=len(events))
+        self._seq += 1
+        ticks: list[Tick] = []
+        for event in events:
+            try:
+                decoded = decode_ticks(event.value, self.max_bytes)
+            except InvalidMessage as exc:
+                batch.invalid.append(Invalid(event, exc))
+                continue
+            ticks.extend(decoded)
+            batch.owner[decoded[0].symbol] = event
+        if not ticks:
+            return batch
+        states = {s: self._state(s) for s in batch.owner}
+        forecaster = self.models.forecaster  # read once: the whole batch sees one version
+        t0 = time.perf_counter()
+        result, batch.snapshots = await asyncio.get_running_loop().run_in_executor(
+            self.executor, _process_and_snapshot, ticks, states, forecaster, self.detector)
+        batch.result = result
+        if result.inference_rows:
+            model = forecaster.manifest.name
+            self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
+            self.metrics.inference_batch.labels(model).observe(result.inference_rows)
+        for symbol in result.touched:
+            self.inflight[symbol] = (states[symbol], batch.seq)
+        return batch
+
+    async def finish(self, batch: PriceBatch) -> None:
+        pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]
+        result = batch.result
+        if result is not None:
+            pending.extend(await self._publish(result.forecasts, result.anomalies))
+        # Outputs are acknowledged by the broker before the state moves on: a crash in
+        # between replays the batch against the old state (duplicates, never a loss).
+        await asyncio.gather(*pending)
+        if result is not None:
+            await self.state_writer.write([(batch.owner[s], s, v) for s, v in batch.snapshots.items()])
+            self._settle(batch, result)
+        self.metrics.batch_seconds.labels("prices").observe(time.perf_counter() - batch.started)
+        self.metrics.batch_size.labels("prices").observe(batch.size)
+
+    def _state(self, symbol: str) -> SymbolState:
+        entry = self.inflight.get(symbol)
+        return entry[0] if entry is not None else SymbolState.from_dict(self.table.get(symbol))
+
+    def _settle(self, batch: PriceBatch, result: PriceResult) -> None:
+        for symbol in batch.snapshots:
+            entry = self.inflight.get(symbol)
+            if entry is not None and entry[1] == batch.seq:  # no later batch moved it since
+                del self.inflight[symbol]
+        for symbol in result.touched - self.symbols:
+            self.metrics.prime_symbol(symbol)
+        self.symbols.update(result.touched)
+        self.metrics.symbols_tracked.set(len(self.symbols))
+        self.metrics.messages.labels(self.source_topic, "ok").inc(result.accepted)
+        if result.late:
+            self.metrics.messages.labels(self.source_topic, "late").inc(result.late)
+
+    async def _publish(self, forecasts: list[Record], anomalies: list[Record]) -> list[Any]:
+        futures = []
+        send, topic = self.send, self.forecast_topic
+        for rec in forecasts:
+            futures.append(await send(topic, rec["symbol"].encode(), orjson.dumps(rec)))
+        for rec in anomalies:
+            futures.append(await send(self.anomaly_topic, rec["symbol"].encode(), orjson.dumps(rec)))
+            self.metrics.anomalies.labels(rec["symbol"], rec["severity"]).inc()
+            self.metrics.last_anomaly_score.labels(rec["symbol"]).set(rec["score"])
+            self.metrics.last_anomaly_time.labels(rec["symbol"]).set(rec["ts"] / 1000)
+        self.metrics.forecasts.inc(len(forecasts))
+        if forecasts:
+            latency = self.metrics.end_to_end.labels(self.source_topic)
+            now = time.time()
+            for rec in forecasts:
+                latency.observe(max(0.0, now - rec["ts"] / 1000))
+        return futures
