@@ -13,7 +13,7 @@ from streaming.errors import ConfigError
 from streaming.sources.producers import Pacer, Rebaser, tick_messages
 from streaming.sources.replay import merged_ticks, price_files, read_feedback, symbol_from_path
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[5] / "shared" / "data"
 
 
 def test_bundles_equal_the_same_ticks_one_by_one() -> None:

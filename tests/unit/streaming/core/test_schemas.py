@@ -12,7 +12,7 @@ import pytest
 from streaming.core.schemas import decode_feedback, decode_json, decode_ticks, parse_feedback, parse_ticks
 from streaming.errors import InvalidMessage
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[4] / "docs" / "schemas"
 MAX = 1_048_576
 
 VALID_TICKS = [

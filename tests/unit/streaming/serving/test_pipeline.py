@@ -23,7 +23,7 @@ from streaming.serving.inference import (
 )
 from streaming.serving.pipeline import classify_feedback, process_ticks
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[4] / "docs" / "schemas"
 
 
 def _schema(name: str) -> jsonschema.Validator:
