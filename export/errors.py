@@ -17,3 +17,7 @@ class ModelError(SentinelError):
 
 class ParityError(ModelError):
     """TensorFlow and onnxruntime disagree beyond tolerance: the export must not ship."""
+
+
+class DataError(SentinelError):
+    """Input data that cannot be used: missing file, bad CSV, no network for a download."""

@@ -7,8 +7,6 @@ training window sees a validation or test price, and nothing is fitted on later 
 from __future__ import annotations
 
 import logging
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +14,17 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from export import prices
 from export.preprocessing import sliding_windows
+from export.prices import symbol_from_path
 from training.errors import DataError
+
+__all__ = ["PriceSeries", "load_csv_dir", "load_yfinance", "read_price_csv", "symbol_from_path"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SPLIT = (0.70, 0.15, 0.15)
 PARTS = ("train", "val", "test")
-_DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
-_CLOSE_COLUMNS = ("close", "adj close", "adj_close", "price")
-_SYMBOL = re.compile(r"^([A-Za-z0-9.^=-]+?)(?:_[^.]*)?\.csv(?:\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -51,85 +50,23 @@ class WindowSet:
         return self.x[:, -1]
 
 
-def _pick(columns: Sequence[str], wanted: Sequence[str], path: Path) -> str:
-    lower = {c.strip().lower(): c for c in columns}
-    for name in wanted:
-        if name in lower:
-            return lower[name]
-    raise DataError(f"{path}: no {'/'.join(wanted)} column (have {', '.join(map(str, columns))})")
-
-
-def symbol_from_path(path: Path) -> str:
-    """``AAPL.csv`` -> AAPL, ``NVDA_1min.csv.gz`` -> NVDA."""
-    match = _SYMBOL.match(path.name)
-    return (match.group(1) if match else path.name.split(".")[0]).upper()
-
-
 def read_price_csv(path: Path, symbol: str | None = None) -> PriceSeries:
-    """Daily (Date,Close,...) or intraday (datetime,close,...) CSV, plain or gzipped; columns by name."""
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    date_col = _pick(frame.columns, _DATE_COLUMNS, path)
-    close_col = _pick(frame.columns, _CLOSE_COLUMNS, path)
-    dates = pd.to_datetime(frame[date_col], errors="coerce", utc=False)
-    close = pd.to_numeric(frame[close_col], errors="coerce")
-    ok = dates.notna() & close.notna() & (close > 0)
-    if int(ok.sum()) < 2:
+    """Daily or intraday price CSV through the one shared reader (``export.prices``)."""
+    series = prices.read_price_csv(path, symbol)
+    if len(series.close) < 2:
         raise DataError(f"{path}: fewer than 2 valid rows with a date and a positive close")
-    if not ok.all():
-        logger.warning("path=%s dropped=%d rows without a date or a positive close", path, int((~ok).sum()))
-    order = np.argsort(dates[ok].to_numpy(), kind="stable")
-    return PriceSeries(symbol or symbol_from_path(path), dates[ok].to_numpy()[order],
-                       close[ok].to_numpy(dtype=np.float64)[order])
+    return PriceSeries(series.symbol, series.dates, series.close)
 
 
 def load_csv_dir(directory: Path, tickers: Sequence[str] | None = None) -> list[PriceSeries]:
     """Every ``*.csv``/``*.csv.gz`` in ``directory`` (optionally only ``tickers``), sorted by symbol."""
-    if not directory.is_dir():
-        raise DataError(f"no such directory: {directory}")
-    files = sorted(p for p in directory.iterdir() if p.name.endswith((".csv", ".csv.gz")))
-    wanted = {t.upper() for t in tickers} if tickers else None
-    series = [read_price_csv(p) for p in files if wanted is None or symbol_from_path(p) in wanted]
-    if not series:
-        raise DataError(f"no price CSVs{' for ' + ','.join(sorted(wanted)) if wanted else ''} in {directory}")
-    return series
+    return [read_price_csv(p) for p in prices.price_files(directory, tickers)]
 
 
 def load_yfinance(tickers: Sequence[str], start: str | None, end: str | None,
                   cache_dir: Path) -> list[PriceSeries]:
     """Daily adjusted closes from yfinance, cached as CSV so reruns are offline and identical."""
-    series = []
-    for ticker in tickers:
-        path = cache_dir / f"{ticker.upper()}_{start or 'min'}_{end or 'max'}.csv"
-        if not path.is_file():
-            _download(ticker, start, end, path)
-        series.append(read_price_csv(path, ticker.upper()))
-    return series
-
-
-def _download(ticker: str, start: str | None, end: str | None, path: Path) -> None:
-    import yfinance as yf
-
-    hint = "no network? pass --csv-dir DIR with Date,Close CSVs (e.g. ../shared/data/prices/daily)"
-    # yfinance logs every failed request and pandas deprecations: our one-line error says it all.
-    logging.getLogger("yfinance").setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frame = yf.download(ticker, start=start, end=end, period=None if start else "10y",
-                                auto_adjust=True, progress=False, threads=False)
-    except Exception as exc:  # yfinance wraps network errors inconsistently
-        raise DataError(f"yfinance download of {ticker} failed ({type(exc).__name__}): {hint}") from exc
-    if frame is None or frame.empty:
-        raise DataError(f"yfinance returned no data for {ticker}: {hint}")
-    if hasattr(frame.columns, "levels"):  # recent yfinance returns (field, ticker) columns
-        frame.columns = frame.columns.get_level_values(0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame[["Close"]].rename_axis("Date").to_csv(path)
+    return [read_price_csv(prices.cached_download(t, cache_dir, start, end), t.upper()) for t in tickers]
 
 
 def split_bounds(n: int, fractions: Sequence[float] = DEFAULT_SPLIT) -> dict[str, tuple[int, int]]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from export.errors import ModelError, SentinelError
+from export.errors import DataError, ModelError, SentinelError
 
 __all__ = ["DataError", "ModelError", "SentinelError"]
 
-
-class DataError(SentinelError):
-    """Input data that cannot be used: missing file, bad CSV, no network for a download."""
