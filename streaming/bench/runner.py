@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import psutil
 
 from streaming.settings import REPO_ROOT
 from streaming.tools.processes import free_port, stop_process
+from streaming.tools.scrape import scrape
 
 REPO = REPO_ROOT
 _STARTED: list[subprocess.Popen[bytes]] = []  # every child, so a failed run leaves none behind
@@ -125,9 +125,7 @@ class Profiler:
 
 
 def _scrape_models(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=2) as resp:
-        text = resp.read().decode()
-    return sum(1 for line in text.splitlines() if line.startswith("sentinel_model_info{"))
+    return sum(1 for s in scrape(url, timeout=2) if s.name == "sentinel_model_info")
 
 
 STAT_FAMILIES = ("sentinel_batch_processing_seconds", "sentinel_batch_size", "sentinel_inference_seconds",
@@ -136,17 +134,15 @@ STAT_FAMILIES = ("sentinel_batch_processing_seconds", "sentinel_batch_size", "se
 
 def batch_stats(url: str) -> dict[str, dict[str, float]]:
     """Mean and count of the worker's batch/inference histograms, per agent or model label."""
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
+    samples = scrape(url)
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        for family in STAT_FAMILIES:
-            for suffix, into in (("_sum{", sums), ("_count{", counts)):
-                if line.startswith(family + suffix):
-                    key, value = line.rsplit(" ", 1)
-                    label = key.split('"')[1] if '"' in key else ""
-                    into[f"{family}/{label}"] = float(value)
+    for family in STAT_FAMILIES:
+        for suffix, into in (("_sum", sums), ("_count", counts)):
+            for s in samples:
+                if s.name == family + suffix:
+                    label = next(iter(s.labels.values()), "")
+                    into[f"{family}/{label}"] = s.value
     return {k: {"mean": sums[k] / counts[k] if counts.get(k) else 0.0, "count": counts.get(k, 0.0)}
             for k in sums}
 

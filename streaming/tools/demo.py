@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from streaming.settings import REPO_ROOT, Settings
 from streaming.sources import producers, replay
 from streaming.sources.synthetic import SyntheticConfig, generate
 from streaming.tools.alerts import format_alert, tail
-from streaming.tools.processes import free_port
+from streaming.tools.processes import free_port, stop_process
+from streaming.tools.scrape import scrape, value
 
 REPO_ROOT = REPO_ROOT
 
@@ -69,26 +69,13 @@ def start_worker(settings: Settings, port: int) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
-def scrape(url: str) -> dict[str, float]:
-    """Sum of each metric family's samples, by name (enough for the demo's status line)."""
-    with urllib.request.urlopen(url, timeout=2) as resp:
-        text = resp.read().decode()
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name = line.split("{")[0].split(" ")[0]
-            with contextlib.suppress(ValueError):
-                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-    return totals
-
-
 def wait_for_metrics(url: str, worker: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise ConfigError(f"worker exited with {worker.returncode}; see {demo_dir() / 'worker.log'}")
         with contextlib.suppress(OSError):
-            if scrape(url).get("sentinel_model_info"):
+            if value(scrape(url, timeout=2), "sentinel_model_info"):
                 return
         time.sleep(0.5)
     raise ConfigError(f"worker metrics did not come up at {url}")
@@ -139,11 +126,11 @@ async def _status(url: str, stop: asyncio.Event) -> None:
         await asyncio.sleep(10)
         with contextlib.suppress(OSError):
             m = await asyncio.to_thread(scrape, url)
-            print(f"-- metrics {url}: forecasts={m.get('sentinel_forecasts_total', 0):.0f} "
-                  f"anomalies={m.get('sentinel_anomalies_total', 0):.0f} "
-                  f"feedback={m.get('sentinel_sentiment_total', 0):.0f} "
-                  f"escalations={m.get('sentinel_escalations_total', 0):.0f} "
-                  f"dead_letters={m.get('sentinel_dead_letters_total', 0):.0f}", flush=True)
+            print(f"-- metrics {url}: forecasts={value(m, 'sentinel_forecasts_total'):.0f} "
+                  f"anomalies={value(m, 'sentinel_anomalies_total'):.0f} "
+                  f"feedback={value(m, 'sentinel_sentiment_total'):.0f} "
+                  f"escalations={value(m, 'sentinel_escalations_total'):.0f} "
+                  f"dead_letters={value(m, 'sentinel_dead_letters_total'):.0f}", flush=True)
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,7 +139,6 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     explicit = bool(args.bootstrap) or "SENTINEL_KAFKA_BOOTSTRAP" in os.environ
     settings, broker_handle = ensure_broker(settings, explicit)
-    from streaming.tools.processes import free_port
 
     port = args.metrics_port or free_port()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
@@ -163,18 +149,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
               "alerts follow (Ctrl-C stops)", flush=True)
         asyncio.run(_run(settings, args, metrics_url))
     finally:
-        _stop_process(worker)
+        stop_process(worker)
         if broker_handle is not None:
             broker_handle.stop()
         print("demo stopped", flush=True)
     return 0
-
-
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streaming import topics
 from streaming.tools.processes import free_port, stop_process
+from streaming.tools.scrape import scrape
+from streaming.tools.scrape import value as metric
+
+__all__ = ["metric", "scrape"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,28 +58,6 @@ def consume(bootstrap: str, topic: str, until: Callable[[list[dict[str, Any]]], 
             await consumer.stop()
         return records
     return asyncio.run(run())
-
-
-def scrape(url: str) -> dict[str, float]:
-    """Every sample line of /metrics as ``{'name{labels}': value}``."""
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
-
-
-def metric(samples: dict[str, float], family: str, /, **labels: str) -> float:
-    """Sum of the samples of ``family`` whose labels include ``labels``."""
-    total = 0.0
-    for key, value in samples.items():
-        base, _, rest = key.partition("{")
-        if base == family and all(f'{k}="{v}"' in rest for k, v in labels.items()):
-            total += value
-    return total
 
 
 @dataclass

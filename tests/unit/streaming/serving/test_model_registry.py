@@ -9,24 +9,21 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.samples import Sample
 
 from export.errors import ModelError
 from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming.metrics import Metrics
 from streaming.serving import model_registry as reg
+from streaming.tools.scrape import parse
 from tests.integration.kafka_io import metric
 from tests.model_factory import write_tiny_forecast, write_tiny_models
 
 
-def _samples(metrics: Metrics) -> dict[str, float]:
+def _samples(metrics: Metrics) -> list[Sample]:
     from prometheus_client.exposition import generate_latest
 
-    out = {}
-    for line in generate_latest(metrics.registry).decode().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
+    return parse(generate_latest(metrics.registry).decode())
 
 
 @pytest.fixture
