@@ -35,7 +35,7 @@ def main(crashes: int = 2) -> None:
                                        controller_port=free_port()))
     ticks = labelled_stream(50, 200)
     ref = reference(ticks, models)
-    env = {"SENTINEL_PROCESSING_GUARANTEE": "exactly_once"}
+    env = {"SENTINEL_PROCESSING_GUARANTEE": "exactly_once", "SENTINEL_EXPERIMENTAL_EXACTLY_ONCE": "1"}
     worker = WorkerProcess(broker.bootstrap, models, tmp / "state", env=env).start()
     producer = BackgroundProducer(broker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1000)
     producer.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from export.errors import ModelError, SentinelError
 
-__all__ = ["ConfigError", "InvalidMessage", "ModelError", "SentinelError"]
+__all__ = ["ConfigError", "InvalidMessage", "ModelError", "SentinelError", "one_line"]
 
 
 class ConfigError(SentinelError):
@@ -18,3 +18,9 @@ class InvalidMessage(SentinelError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, short enough for a dead letter and a log line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

@@ -83,7 +83,8 @@ class Metrics:
             "sentinel_offset_rewinds_total", "Input offsets Faust skipped, caught and re-read "
             "(streaming/worker/offset_guard.py).", ["topic"], registry=registry)
         self.errors = Counter(
-            "sentinel_processing_errors_total", "Unexpected errors caught around a batch.", ["agent"],
+            "sentinel_processing_errors_total", "Records whose processing raised (dead-lettered as "
+            "processing_error) and agents that stopped.", ["agent"],
             registry=registry)
 
     def prime(self, input_topics: tuple[str, ...], reasons: tuple[str, ...], models: tuple[str, ...]) -> None:

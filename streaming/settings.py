@@ -5,6 +5,7 @@ No other module reads ``os.environ``: everything is passed down from here.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -72,7 +73,18 @@ class Settings:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: Secret = field(default_factory=Secret)
-    ssl_cafile: str = ""
+    ssl_cafile: str = ""  # empty: the system trust store (managed Kafka with public CAs)
+    ssl_certfile: str = ""  # client certificate (mTLS), PEM
+    ssl_keyfile: str = ""  # its private key, PEM
+    ssl_check_hostname: bool = True
+    # Topics the worker creates: dev defaults; production wants 3 and 2 (docs/operations.md).
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    # New symbols beyond this many are dead-lettered (too_many_symbols): bounded state and series.
+    max_symbols: int = 10_000
+    allowed_headers: str = "traceparent,tracestate,content-type"
+    # exactly_once loses results under kill -9 (docs/reliability.md): refused unless this is set.
+    experimental_exactly_once: bool = False
     log_level: str = "INFO"
 
     def topic(self, name: str) -> str:
@@ -93,6 +105,14 @@ def _coerce(name: str, raw: Any) -> Any:
             return float(raw)
         if kind == "Path":
             return Path(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
         if kind == "Secret":
             return raw if isinstance(raw, Secret) else Secret(str(raw))
     except ValueError as exc:
@@ -102,12 +122,43 @@ def _coerce(name: str, raw: Any) -> Any:
     return raw
 
 
+# SENTINEL_* variables that are not settings: docker-compose interpolation.
+NOT_SETTINGS = frozenset({"services", "replay_speed", "image_tag", "feedback_rate", "alerts_min_severity"})
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``SENTINEL_*`` variables and CLI overrides; a misspelt variable is an error."""
     env = os.environ if environ is None else environ
     known = {f.name for f in fields(Settings)}
     from_env = {k[len(PREFIX):].lower(): v for k, v in env.items() if k.startswith(PREFIX)}
+    unknown = sorted(set(from_env) - known - NOT_SETTINGS)
+    if unknown:
+        close = [difflib.get_close_matches(u, known, n=1) for u in unknown]
+        hints = [f"{PREFIX}{u.upper()}" + (f" (did you mean {PREFIX}{c[0].upper()}?)" if c else "")
+                 for u, c in zip(unknown, close, strict=True)]
+        raise ConfigError(f"unknown variable(s): {', '.join(hints)}")
     values = {k: _coerce(k, v) for k, v in from_env.items() if k in known}
     settings = Settings(**values).with_overrides(**overrides)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
     if not 0 < settings.metrics_port < 65536:
         raise ConfigError(f"metrics port {settings.metrics_port} is out of range")
-    return settings
+    for name in ("partitions", "replication_factor", "min_insync_replicas", "max_symbols", "batch_max"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{PREFIX}{name.upper()} must be >= 1")
+    if settings.min_insync_replicas > settings.replication_factor:
+        raise ConfigError(f"{PREFIX}MIN_INSYNC_REPLICAS ({settings.min_insync_replicas}) exceeds "
+                          f"{PREFIX}REPLICATION_FACTOR ({settings.replication_factor})")
+    if settings.processing_guarantee == "exactly_once" and not settings.experimental_exactly_once:
+        raise ConfigError("exactly_once is refused: faust-streaming lost results under kill -9 in our "
+                          "crash tests (docs/reliability.md); the default at_least_once with deterministic "
+                          f"alert ids keeps every result ({PREFIX}EXPERIMENTAL_EXACTLY_ONCE=1 to probe it)")
+    if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
+        raise ConfigError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together (mTLS)")
+
+
+def header_allowlist(settings: Settings) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in settings.allowed_headers.split(",") if h.strip())

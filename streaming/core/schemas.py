@@ -28,7 +28,10 @@ BUNDLE_TICK_FIELDS = frozenset({"ts", "price", "volume"})
 FEEDBACK_FIELDS = frozenset({"id", "ts", "text", "channel", "customer_id"})
 # Every InvalidMessage.reason this module raises (metric label values, primed at zero).
 REASONS = ("too_large", "invalid_utf8", "invalid_json", "not_an_object", "missing_field",
-           "unknown_field", "invalid_type", "invalid_value")
+           "unknown_field", "invalid_type", "invalid_value", "tombstone", "empty", "missing_key",
+           "invalid_key", "key_mismatch", "unexpected_header", "too_many_symbols", "processing_error")
+# Headers a producer may set without the record being refused (tracing, content type).
+DEFAULT_ALLOWED_HEADERS = frozenset({"traceparent", "tracestate", "content-type"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,42 @@ class Feedback:
     customer_id: str | None = None
 
 
+def check_envelope(value: Any, key: Any, headers: Any,
+                   allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> str:
+    """The record around the payload: a value, a UTF-8 key, no unknown headers. Returns the key.
+
+    A tombstone (null value) is what compaction tools and ``kafka-console-producer
+    --property null.marker`` write; it must be refused like any bad payload, not crash
+    the decoder. Every input is keyed (ticks by symbol, so one partition owns a symbol).
+    """
+    if value is None:
+        raise InvalidMessage("tombstone", "null value (a tombstone); the input topics are not compacted")
+    if not isinstance(value, bytes | bytearray):
+        raise InvalidMessage("invalid_type", f"value is {type(value).__name__}, expected bytes")
+    if len(value) == 0:
+        raise InvalidMessage("empty", "empty value")
+    if key is None or len(key) == 0:
+        raise InvalidMessage("missing_key", "records must be keyed (ticks by symbol, feedback by id)")
+    try:
+        text = bytes(key).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage("invalid_key", f"key is not UTF-8 at byte {exc.start}") from None
+    for name, _ in headers or ():
+        if name.lower() not in allowed_headers:
+            raise InvalidMessage("unexpected_header", f"header {str(name)[:64]!r} is not accepted")
+    return text
+
+
+def check_tick_key(key: str, symbol: str) -> None:
+    """A tick keyed by another symbol would land in a partition that does not own its state."""
+    if key != symbol and key.strip('"') != symbol:
+        raise InvalidMessage("key_mismatch", f"key {key[:32]!r} is not the symbol {symbol!r}")
+
+
 def decode_json(raw: bytes, max_bytes: int) -> dict[str, Any]:
     """Bytes to a JSON object; the size limit is enforced before any parsing."""
+    if not isinstance(raw, bytes | bytearray):
+        raise InvalidMessage("tombstone" if raw is None else "invalid_type", "the value is not bytes")
     if len(raw) > max_bytes:
         raise InvalidMessage("too_large", f"message is {len(raw)} bytes, limit {max_bytes}")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,11 +27,28 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs.update(sasl_mechanism=settings.sasl_mechanism,
                       sasl_plain_username=settings.sasl_username,
                       sasl_plain_password=settings.sasl_password.value)
-    if settings.ssl_cafile:
-        from aiokafka.helpers import create_ssl_context
-
-        kwargs["ssl_context"] = create_ssl_context(cafile=settings.ssl_cafile)
+    context = ssl_context(settings)
+    if context is not None:
+        kwargs["ssl_context"] = context
     return kwargs
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS for SSL/SASL_SSL (or whenever a CA file is given).
+
+    Without a CA file the system trust store is used, which is what managed Kafka with
+    public CAs needs; a client certificate and key add mTLS.
+    """
+    if not (settings.ssl_cafile or settings.security_protocol.endswith("SSL")):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=settings.ssl_cafile or None)
+        if settings.ssl_certfile:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS settings cannot be used: {exc}") from None
+    context.check_hostname = settings.ssl_check_hostname
+    return context
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
@@ -56,12 +74,32 @@ async def ensure_topics(settings: Settings, timeout: float = 30.0,
     try:
         existing = set(await admin.list_topics())
         wanted = [settings.topic(t) for t in (*topics.INPUT_TOPICS, *topics.OUTPUT_TOPICS)]
-        new = [NewTopic(t, settings.partitions, 1) for t in wanted if t not in existing]
-        new += [NewTopic(t, settings.partitions, 1, topic_configs={"cleanup.policy": "compact"})
+        rf, isr = settings.replication_factor, {"min.insync.replicas": str(settings.min_insync_replicas)}
+        new = [NewTopic(t, settings.partitions, rf, topic_configs=dict(isr))
+               for t in wanted if t not in existing]
+        new += [NewTopic(t, settings.partitions, rf, topic_configs={"cleanup.policy": "compact", **isr})
                 for t in compacted if t not in existing]
+        await _report_partition_mismatch(admin, settings, [t for t in (*wanted, *compacted) if t in existing])
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
             logger.info("created topics %s", ", ".join(t.name for t in new))
     finally:
         await admin.close()
+
+
+async def _report_partition_mismatch(admin: AIOKafkaAdminClient, settings: Settings,
+                                     names: list[str]) -> None:
+    """One line per existing topic whose partition count differs from the setting (never fatal)."""
+    if not names:
+        return
+    try:
+        described = await admin.describe_topics(names)
+    except (KafkaError, OSError) as exc:
+        logger.warning("could not describe topics to check partition counts: %s", exc)
+        return
+    for topic in described:
+        count = len(topic.get("partitions") or [])
+        if count and count != settings.partitions:
+            logger.warning("topic %s has %d partitions, SENTINEL_PARTITIONS is %d: the existing "
+                           "count is used", topic.get("topic"), count, settings.partitions)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,9 +22,11 @@ from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from streaming import topics
 from streaming.core.detector import DetectorConfig, ResidualDetector
 from streaming.core.schemas import REASONS
+from streaming.errors import one_line
+from streaming.kafka.admin import ssl_context
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
-from streaming.settings import Settings
+from streaming.settings import Settings, header_allowlist
 from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.dead_letters import DeadLetters
 from streaming.worker.feedback import FeedbackHandler
@@ -31,15 +36,12 @@ from streaming.worker.prices import PriceHandler
 
 logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
+EXIT_AGENT_DIED = 3
 
 
 def broker_credentials(settings: Settings) -> Any:
-    """Faust credentials from the same settings the aiokafka clients use (kafka_admin)."""
-    context = None
-    if settings.ssl_cafile or settings.security_protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        context = create_ssl_context(cafile=settings.ssl_cafile or None)
+    """Faust credentials from the same settings (and TLS context) the aiokafka clients use."""
+    context = ssl_context(settings)
     if settings.sasl_mechanism:
         return faust.SASLCredentials(username=settings.sasl_username,
                                      password=settings.sasl_password.value,
@@ -111,10 +113,12 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     # offsets (ticks silently missing from the window). Ours are acknowledged before the
     # events are acked; exactly-once keeps Faust's, which join the transaction.
     state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
+    headers = header_allowlist(settings)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
-                          settings.max_message_bytes, executor, state_writer)
+                          settings.max_message_bytes, executor, state_writer,
+                          max_symbols=settings.max_symbols, allowed_headers=headers)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
-                         settings.max_message_bytes, executor)
+                         settings.max_message_bytes, executor, allowed_headers=headers)
 
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
                                 settings.pipeline_depth if pipelined else 0)
@@ -126,12 +130,12 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
         intake_prices.consumer = app.consumer
-        await intake_prices.run(stream)
+        await supervised("prices", intake_prices.run(stream), metrics)
 
     @app.agent(feedback)
     async def feedback_agent(stream: StreamT) -> None:
         intake_feedback.consumer = app.consumer
-        await intake_feedback.run(stream)
+        await supervised("feedback", intake_feedback.run(stream), metrics)
 
     @app.timer(interval=5.0)
     async def report_lag() -> None:
@@ -146,6 +150,26 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             logger.info("hot reload: now serving %s", ref)
 
     return app
+
+
+async def supervised(agent: str, body: Coroutine[Any, Any, None], metrics: Metrics) -> None:
+    """Run an agent; if it ever stops with an error, end the process (exit code 3) with one line.
+
+    Faust would restart the agent, which then consumed nothing more while every metric
+    stayed green; a dead process is what supervisors (compose ``restart:``, systemd,
+    Kubernetes) see and restart. Nothing past the acknowledged outputs was committed, so
+    the restarted worker re-reads from there (at-least-once).
+    """
+    try:
+        await body
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every way out of an agent is fatal
+        metrics.errors.labels(agent).inc()
+        logger.critical("%s agent stopped: %s", agent, one_line(exc), exc_info=exc)
+        print(f"sentinel worker: the {agent} agent stopped ({one_line(exc)}); exiting so that "
+              "its supervisor restarts it", file=sys.stderr, flush=True)
+        os._exit(EXIT_AGENT_DIED)
 
 
 def new_metrics() -> Metrics:

@@ -33,7 +33,9 @@ class DeadLetters:
 
     async def publish(self, event: EventT, error: InvalidMessage) -> Any:
         msg = event.message
-        raw = msg.value if isinstance(msg.value, bytes) else bytes(str(msg.value), "utf-8")
+        value = msg.value
+        raw = (bytes(value) if isinstance(value, bytes | bytearray)
+               else b"" if value is None else str(value).encode())  # a tombstone has no payload
         record = {"source_topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
                   "error": str(error), "reason": error.reason,
                   "payload": raw[:MAX_DEAD_LETTER_PAYLOAD].decode("utf-8", errors="replace")

@@ -7,6 +7,7 @@ batch's input offsets are released (duplicates possible after a crash, never a l
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,14 @@ import orjson
 from faust.types import EventT
 
 from streaming import topics
-from streaming.core.schemas import Feedback, decode_feedback
-from streaming.errors import InvalidMessage
+from streaming.core.schemas import DEFAULT_ALLOWED_HEADERS, Feedback, check_envelope, decode_feedback
+from streaming.errors import InvalidMessage, one_line
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.serving.pipeline import Record, classify_feedback
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -37,7 +40,9 @@ class FeedbackHandler:
 
     def __init__(self, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
-                 max_bytes: int, executor: ThreadPoolExecutor) -> None:
+                 max_bytes: int, executor: ThreadPoolExecutor, *,
+                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> None:
+        self.allowed_headers = allowed_headers
         self.send, self.models, self.metrics = send, models, metrics
         self.dead_letters, self.max_bytes, self.executor = dead_letters, max_bytes, executor
         self.source_topic = settings_topic(topics.FEEDBACK)
@@ -50,16 +55,33 @@ class FeedbackHandler:
     async def prepare(self, events: Sequence[EventT]) -> FeedbackBatch:
         batch = FeedbackBatch(started=time.perf_counter(), size=len(events))
         messages: list[Feedback] = []
+        owners: list[EventT] = []
         for event in events:
+            msg = event.message
             try:
-                messages.append(decode_feedback(event.value, self.max_bytes))
+                check_envelope(msg.value, msg.key, getattr(msg, "headers", None), self.allowed_headers)
+                messages.append(decode_feedback(bytes(msg.value or b""), self.max_bytes))
+                owners.append(event)
             except InvalidMessage as exc:
                 batch.invalid.append(Invalid(event, exc))
         if messages:
             classifier = self.models.classifier  # read once: the whole batch sees one version
+            loop = asyncio.get_running_loop()
             t0 = time.perf_counter()
-            batch.results = await asyncio.get_running_loop().run_in_executor(
-                self.executor, classify_feedback, messages, classifier)
+            try:
+                batch.results = await loop.run_in_executor(
+                    self.executor, classify_feedback, messages, classifier)
+            except Exception as exc:  # find the messages that cause it; classify the others
+                logger.warning("feedback batch of %d failed (%s); retrying message by message",
+                               len(messages), one_line(exc))
+                for event, message in zip(owners, messages, strict=True):
+                    try:
+                        batch.results += await loop.run_in_executor(
+                            self.executor, classify_feedback, [message], classifier)
+                    except Exception as one:
+                        self.metrics.errors.labels("feedback").inc()
+                        error = InvalidMessage("processing_error", one_line(one))
+                        batch.invalid.append(Invalid(event, error))
             model = classifier.manifest.name
             self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
             self.metrics.inference_batch.labels(model).observe(len(messages))

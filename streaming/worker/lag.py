@@ -1,4 +1,9 @@
-"""``sentinel_consumer_lag``: partition end minus the consumer's position, for owned inputs."""
+"""``sentinel_consumer_lag``: partition end minus the group's committed offset, for owned inputs.
+
+The committed offset, not the fetch position: a stuck agent leaves the position running
+ahead (records fetched, buffered, never processed) while the committed offset stays
+where processing stopped, so only this lag grows when nothing is processed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from faust.types import TP
 
 from streaming.metrics import Metrics
+from streaming.worker.consumer_control import committed_offset
 
 
 class LagReporter:
@@ -24,9 +30,9 @@ class LagReporter:
             return
         highwaters = await consumer.highwaters(*owned)
         for tp in owned:
-            position = await _position(consumer, tp)
-            if position is not None:
-                lag = max(0, highwaters.get(tp, position) - position)
+            committed = await _committed(consumer, tp)
+            if committed is not None:
+                lag = max(0, highwaters.get(tp, committed) - committed)
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     def _forget_revoked(self, owned: set[tuple[str, str]]) -> None:
@@ -38,8 +44,8 @@ class LagReporter:
                     self.metrics.consumer_lag.remove(*key)
 
 
-async def _position(consumer: Any, tp: TP) -> int | None:
+async def _committed(consumer: Any, tp: TP) -> int | None:
     try:
-        return await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+        return await asyncio.wait_for(committed_offset(consumer, tp), timeout=2.0)
     except Exception:  # a partition being revoked mid-call; the next tick retries
         return None

@@ -9,6 +9,7 @@ offsets are released, so a crash can duplicate results but never lose them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,15 +21,17 @@ from faust.types import EventT, TableT
 
 from streaming import topics
 from streaming.core.detector import ResidualDetector
-from streaming.core.schemas import Tick, decode_ticks
+from streaming.core.schemas import DEFAULT_ALLOWED_HEADERS, Tick, check_envelope, check_tick_key, decode_ticks
 from streaming.core.windows import SymbolState
-from streaming.errors import InvalidMessage
+from streaming.errors import InvalidMessage, one_line
 from streaming.metrics import Metrics
 from streaming.serving.inference import Forecaster
 from streaming.serving.model_registry import ModelRegistry
 from streaming.serving.pipeline import PriceResult, Record, process_ticks
 from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -50,6 +53,30 @@ def _process_and_snapshot(ticks: list[Tick], states: dict[str, SymbolState], for
     return result, {s: states[s].to_dict() for s in result.touched}
 
 
+def _one_by_one(decoded: list[tuple[EventT, list[Tick]]], states: dict[str, SymbolState],
+                forecaster: Forecaster, detector: ResidualDetector
+                ) -> tuple[PriceResult, dict[str, dict[str, Any]], list[tuple[EventT, InvalidMessage]]]:
+    """The retry after a failed batch: each record alone; a failure leaves its symbol's state as it was."""
+    total = PriceResult()
+    failed: list[tuple[EventT, InvalidMessage]] = []
+    for event, bundle in decoded:
+        symbol = bundle[0].symbol
+        before = states[symbol].to_dict()
+        try:
+            part = process_ticks(bundle, states, forecaster, detector)
+        except Exception as exc:
+            states[symbol] = SymbolState.from_dict(before)
+            failed.append((event, InvalidMessage("processing_error", one_line(exc))))
+            continue
+        total.forecasts += part.forecasts
+        total.anomalies += part.anomalies
+        total.accepted += part.accepted
+        total.late += part.late
+        total.touched |= part.touched
+        total.inference_rows += part.inference_rows
+    return total, {s: states[s].to_dict() for s in total.touched}, failed
+
+
 class PriceHandler:
     """``prepare`` (decode, state, inference, scoring) then ``finish`` (publish, acks, table).
 
@@ -61,8 +88,11 @@ class PriceHandler:
     def __init__(self, table: TableT, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, detector: ResidualDetector, metrics: Metrics,
                  dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor,
-                 state_writer: AckedChangelog | FaustChangelog | None = None) -> None:
+                 state_writer: AckedChangelog | FaustChangelog | None = None, *,
+                 max_symbols: int = 10_000,
+                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> None:
         self.table, self.send, self.models, self.detector = table, send, models, detector
+        self.max_symbols, self.allowed_headers = max_symbols, allowed_headers
         self.state_writer = state_writer or FaustChangelog(table)
         self.metrics, self.dead_letters, self.max_bytes = metrics, dead_letters, max_bytes
         self.executor = executor
@@ -80,22 +110,29 @@ class PriceHandler:
     async def prepare(self, events: Sequence[EventT]) -> PriceBatch:
         batch = PriceBatch(seq=self._seq, started=time.perf_counter(), size=len(events))
         self._seq += 1
-        ticks: list[Tick] = []
-        for event in events:
-            try:
-                decoded = decode_ticks(event.value, self.max_bytes)
-            except InvalidMessage as exc:
-                batch.invalid.append(Invalid(event, exc))
-                continue
-            ticks.extend(decoded)
-            batch.owner[decoded[0].symbol] = event
-        if not ticks:
+        decoded = self._decode(events, batch)
+        if not decoded:
             return batch
+        ticks = [tick for _, bundle in decoded for tick in bundle]
         states = {s: self._state(s) for s in batch.owner}
+        # Inflight states (two-stage pipe) are live objects: keep copies for a retry.
+        pristine = {s: states[s].to_dict() for s in states if s in self.inflight}
         forecaster = self.models.forecaster  # read once: the whole batch sees one version
+        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        result, batch.snapshots = await asyncio.get_running_loop().run_in_executor(
-            self.executor, _process_and_snapshot, ticks, states, forecaster, self.detector)
+        try:
+            result, batch.snapshots = await loop.run_in_executor(
+                self.executor, _process_and_snapshot, ticks, states, forecaster, self.detector)
+        except Exception as exc:  # a bug or a model failure: find the records that cause it
+            logger.warning("price batch of %d records failed (%s); retrying record by record",
+                           len(decoded), one_line(exc))
+            states = {s: SymbolState.from_dict(pristine[s]) if s in pristine else self._state(s)
+                      for s in batch.owner}
+            result, batch.snapshots, failed = await loop.run_in_executor(
+                self.executor, _one_by_one, decoded, states, forecaster, self.detector)
+            for event, error in failed:
+                self.metrics.errors.labels("prices").inc()
+                batch.invalid.append(Invalid(event, error))
         batch.result = result
         if result.inference_rows:
             model = forecaster.manifest.name
@@ -104,6 +141,32 @@ class PriceHandler:
         for symbol in result.touched:
             self.inflight[symbol] = (states[symbol], batch.seq)
         return batch
+
+    def _decode(self, events: Sequence[EventT], batch: PriceBatch) -> list[tuple[EventT, list[Tick]]]:
+        """Valid records with their ticks; every other record joins ``batch.invalid`` with its reason."""
+        decoded: list[tuple[EventT, list[Tick]]] = []
+        for event in events:
+            msg = event.message
+            try:
+                key = check_envelope(msg.value, msg.key, getattr(msg, "headers", None), self.allowed_headers)
+                bundle = decode_ticks(bytes(msg.value or b""), self.max_bytes)
+                symbol = bundle[0].symbol
+                check_tick_key(key, symbol)
+                if symbol not in batch.owner and self._is_new(symbol) and self._known() >= self.max_symbols:
+                    raise InvalidMessage("too_many_symbols", f"{symbol}: this worker already tracks "
+                                         f"{self.max_symbols} symbols (SENTINEL_MAX_SYMBOLS)")
+            except InvalidMessage as exc:
+                batch.invalid.append(Invalid(event, exc))
+                continue
+            decoded.append((event, bundle))
+            batch.owner[symbol] = event
+        return decoded
+
+    def _is_new(self, symbol: str) -> bool:
+        return symbol not in self.symbols and symbol not in self.inflight and self.table.get(symbol) is None
+
+    def _known(self) -> int:
+        return max(len(self.symbols), len(getattr(self.table, "data", ()) or ()))
 
     async def finish(self, batch: PriceBatch) -> None:
         pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]

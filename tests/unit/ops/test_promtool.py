@@ -17,7 +17,8 @@ import yaml
 from tests.ops_sources import PROMETHEUS_CONFIG, REPO, RULE_TESTS_DIR, alert_rules, rule_files, rules
 
 REQUIRED_ALERTS = {"WorkerDown", "ConsumerLagGrowing", "DeadLettersIncreasing", "AnomalyStorm",
-                   "EscalationsSpike", "InferenceLatencyP99High", "ModelNotLoaded"}
+                   "EscalationsSpike", "InferenceLatencyP99High", "ModelNotLoaded", "ProcessingStalled",
+                   "ProcessingErrors"}
 
 
 def run(promtool: str, *args: str | Path) -> str:
