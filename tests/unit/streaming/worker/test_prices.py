@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -407,57 +406,17 @@ def test_the_default_writer_writes_the_table_as_each_symbol_s_last_event(
     assert sample(metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == 5
 
 
-# --- known bugs -----------------------------------------------------------------------------
-# Each xfail is strict while the bug is there (``condition`` probes the handler without models),
-# and turns into a plain regression test once it is fixed.
+# --- records that used to crash the agent ----------------------------------------------------
 
-class _FailingForecaster:
-    """Only for the probes: inference that raises, as a model or runtime failure would."""
-
-    window, ref = 1, "probe"
-
-    def predict(self, windows: Any) -> Any:
-        raise RuntimeError("inference failed")
-
-
-def _prepare_raises(value: bytes | None, forecaster: Any = None) -> bool:
-    """Whether ``PriceHandler.prepare`` lets an exception out for this one record."""
-    send, metrics = RecordingSend(), new_metrics()
-    models: Any = SimpleNamespace(forecaster=forecaster)
-    event = make_event(b"", topic_name=TICKS, key=b"AAA")
-    event.value = event.message.value = value  # type: ignore[assignment]
-    with ThreadPoolExecutor(1) as pool:
-        handler = PriceHandler(FakeTable(), send, topic, models, ResidualDetector(), metrics,
-                               DeadLetters(send, DLQ, metrics), MAX_BYTES, pool)
-        try:
-            asyncio.run(handler.prepare([event]))
-        except Exception:
-            return True
-    return False
-
-
-TOMBSTONE_CRASHES = _prepare_raises(None)
-PROCESSING_ERRORS_ESCAPE = _prepare_raises(orjson.dumps({"symbol": "AAA", "ts": 1, "price": 1.0}),
-                                           _FailingForecaster())
-
-
-@pytest.mark.xfail(TOMBSTONE_CRASHES, strict=True, raises=TypeError, reason=(
-    "a record with a null value (a tombstone, which any producer can write) reaches "
-    "decode_ticks(None), whose len(None) raises TypeError instead of InvalidMessage: prepare "
-    "raises, the agent crashes and replays the same record (poison pill) instead of dead-lettering it"))
 def test_a_null_value_record_is_dead_lettered(registry: ModelRegistry, executor: ThreadPoolExecutor) -> None:
     r = rig(registry, executor)
     before, tombstone, after = r.tick("AAA", 0, 100.0), r.event(b""), r.tick("AAA", 1, 101.0)
     tombstone.value = tombstone.message.value = None  # type: ignore[assignment]  # what Faust delivers
     run_batches(r, [[before, tombstone, after]])
-    assert [d["offset"] for d in r.dead()] == [1]
+    assert [(d["offset"], d["reason"]) for d in r.dead()] == [(1, "tombstone")]
     assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 2
 
 
-@pytest.mark.xfail(PROCESSING_ERRORS_ESCAPE, strict=True, raises=ValueError, reason=(
-    "schema-valid prices whose ratio under- or overflows a float (1e200 then 1e-200) make "
-    "log_residual raise 'math domain error' inside process_ticks; prepare lets any such error "
-    "out, so the agent crashes and crash-loops on the same tick instead of dead-lettering it"))
 def test_extreme_but_valid_prices_do_not_crash_the_handler(registry: ModelRegistry,
                                                            executor: ThreadPoolExecutor) -> None:
     r = rig(registry, executor)
@@ -467,3 +426,44 @@ def test_extreme_but_valid_prices_do_not_crash_the_handler(registry: ModelRegist
         run_batches(r, [events, [r.tick("AAA", WINDOW + 2, 1.0)]])
     assert SymbolState.from_dict(r.table.data["AAA"]).last_ts == T0 + (WINDOW + 2) * STEP
     assert len(r.forecasts()) >= 2  # the records before the bad one were forecast
+    (dead,) = r.dead()  # the record whose processing raised, with the exception's one line
+    assert dead["reason"] == "processing_error" and dead["error"].startswith("processing_error: ValueError")
+    assert sample(r.metrics, "sentinel_processing_errors_total", agent="prices") == 1
+
+
+# --- record envelope: keys, headers, cardinality ---------------------------------------------
+
+def test_envelope_rules_dead_letter_and_the_neighbours_are_processed(registry: ModelRegistry,
+                                                                     executor: ThreadPoolExecutor) -> None:
+    r = rig(registry, executor)
+    good = r.tick("AAA", 0, 100.0)
+    unkeyed = r.tick("AAA", 1, 100.5)
+    unkeyed.message.key = None
+    bad_key = r.tick("AAA", 2, 100.5)
+    bad_key.message.key = b"\xff\xfeAAA"
+    other_key = r.tick("AAA", 3, 100.5)
+    other_key.message.key = b"BBB"
+    with_header = r.tick("AAA", 4, 100.5)
+    with_header.message.headers = [("x-debug", b"1")]
+    traced = r.tick("AAA", 5, 101.0)
+    traced.message.headers = [("traceparent", b"00-abc-def-01")]
+    empty = r.event(b"")
+    run_batches(r, [[good, unkeyed, bad_key, other_key, with_header, traced, empty]])
+    assert [d["reason"] for d in r.dead()] == ["missing_key", "invalid_key", "key_mismatch",
+                                               "unexpected_header", "empty"]
+    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 2  # good and traced
+
+
+def test_new_symbols_beyond_the_limit_are_dead_lettered(registry: ModelRegistry,
+                                                        executor: ThreadPoolExecutor) -> None:
+    send, changelog, metrics = RecordingSend(), RecordingSend(), new_metrics()
+    table = FakeTable()
+    handler = PriceHandler(table, send, topic, registry, ResidualDetector(), metrics,
+                           DeadLetters(send, DLQ, metrics), MAX_BYTES, executor,
+                           AckedChangelog(table, changelog), max_symbols=2)
+    r = Rig(handler, send, changelog, table, metrics)
+    run_batches(r, [[r.tick("AAA", 0, 1.0), r.tick("BBB", 0, 1.0)],
+                    [r.tick("CCC", 0, 1.0), r.tick("AAA", 1, 1.0)]])
+    assert [(d["reason"], d["offset"]) for d in r.dead()] == [("too_many_symbols", 0)]
+    assert sorted(table.data) == ["AAA", "BBB"]
+    assert SymbolState.from_dict(table.data["AAA"]).ticks_seen == 2
