@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[3]
 def test_typed_values_and_defaults() -> None:
     s = load_settings({"SENTINEL_MAX_SYMBOLS": "5", "SENTINEL_SSL_CHECK_HOSTNAME": "false",
                        "SENTINEL_REPLICATION_FACTOR": "3", "SENTINEL_MIN_INSYNC_REPLICAS": "2"})
-    assert (s.max_symbols, s.ssl_check_hostname, s.replication_factor, s.min_insync_replicas) == (5, False, 3, 2)
+    got = (s.max_symbols, s.ssl_check_hostname, s.replication_factor, s.min_insync_replicas)
+    assert got == (5, False, 3, 2)
     assert header_allowlist(load_settings({})) == {"traceparent", "tracestate", "content-type"}
 
 
