@@ -23,14 +23,14 @@ from streaming import topics
 from streaming.core.detector import DetectorConfig, ResidualDetector
 from streaming.core.schemas import REASONS
 from streaming.errors import one_line
-from streaming.kafka.admin import ssl_context
+from streaming.kafka.admin import client_kwargs, ssl_context
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings, header_allowlist
 from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.dead_letters import DeadLetters
 from streaming.worker.feedback import FeedbackHandler
-from streaming.worker.intake import BatchIntake
+from streaming.worker.intake import BatchIntake, HoleProbe
 from streaming.worker.lag import LagReporter
 from streaming.worker.prices import PriceHandler
 
@@ -120,10 +120,13 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor, allowed_headers=headers)
 
+    isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
-                                settings.pipeline_depth if pipelined else 0)
+                                settings.pipeline_depth if pipelined else 0,
+                                HoleProbe(client_kwargs(settings), isolation))
     intake_feedback = BatchIntake(fb, None, metrics, min(settings.batch_max, 256), settings.batch_within_s,
-                                  settings.pipeline_depth if pipelined else 0)
+                                  settings.pipeline_depth if pipelined else 0,
+                                  HoleProbe(client_kwargs(settings), isolation))
     lag = LagReporter(None, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
 
     # Faust creates its consumer when the worker starts: the intakes get it then.

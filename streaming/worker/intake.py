@@ -25,6 +25,40 @@ class Handler(Protocol):
     async def finish(self, batch: Any) -> None: ...
 
 
+class HoleProbe:
+    """Which offset really comes next in a partition: a group-less consumer's first fetch from there.
+
+    A fetch from offset ``E`` returns the first record at or after ``E`` that this
+    isolation level sees, so a first record above ``E`` proves ``E`` and what follows up to
+    it hold no records (transaction markers, compacted or expired records).
+    """
+
+    def __init__(self, client_kwargs: dict[str, Any], isolation_level: str = "read_uncommitted",
+                 timeout_s: float = 2.0) -> None:
+        self.client_kwargs, self.isolation_level, self.timeout_s = client_kwargs, isolation_level, timeout_s
+        self._consumer: Any = None
+
+    async def next_offset(self, tp: TP, offset: int) -> int | None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(**self.client_kwargs, group_id=None, enable_auto_commit=False,
+                                              isolation_level=self.isolation_level,
+                                              auto_offset_reset="earliest")
+            await self._consumer.start()
+        part = TopicPartition(tp.topic, tp.partition)
+        self._consumer.assign([part])
+        self._consumer.seek(part, offset)
+        batch = await self._consumer.getmany(part, timeout_ms=int(self.timeout_s * 1000), max_records=1)
+        records = batch.get(part) or []
+        return int(records[0].offset) if records else None
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
 class BatchIntake:
     """Runs one agent: batches from ``take_events``, admitted by the offset guard, to the handler.
 
@@ -33,13 +67,15 @@ class BatchIntake:
     """
 
     def __init__(self, handler: Handler, consumer: Any, metrics: Metrics, max_batch: int,
-                 within_s: float, pipeline_depth: int = 0) -> None:
-        self.handler, self.consumer, self.metrics = handler, consumer, metrics
+                 within_s: float, pipeline_depth: int = 0, probe: HoleProbe | None = None) -> None:
+        self.handler, self.consumer, self.metrics, self.probe = handler, consumer, metrics, probe
+        self._probed: dict[TP, int] = {}
         self.max_batch, self.within_s, self.pipeline_depth = max_batch, within_s, pipeline_depth
         self.guard = OffsetGuard()
 
     async def run(self, stream: StreamT) -> None:
         self.guard = OffsetGuard()  # a restarted agent starts from the committed offsets again
+        self._probed.clear()
         batches = cast(Stream, stream).take_events(self.max_batch, within=self.within_s)
         if self.pipeline_depth <= 0:  # exactly-once also lands here: sends join the event's transaction
             async for events in batches:
@@ -67,6 +103,9 @@ class BatchIntake:
             if guard.needs_start(tp, message.generation_id):
                 guard.start(tp, message.generation_id, await committed_offset(self.consumer, tp))
             verdict, seek_to = guard.check(tp, message.offset)
+            if verdict is Verdict.HOLD and await self._skip_real_hole(tp):
+                rewinds = guard.rewinds  # a hole in the log, not a record Faust skipped
+                verdict, seek_to = guard.check(tp, message.offset)
             if verdict is Verdict.PROCESS:
                 keep.append(event)
             elif verdict is Verdict.HOLD:
@@ -85,3 +124,21 @@ class BatchIntake:
         for tp, offset in seeks.items():
             await seek(self.consumer, tp, offset)
         return keep
+
+    async def _skip_real_hole(self, tp: TP) -> bool:
+        """Ask the broker once per gap whether the missing offset holds a record at all."""
+        expected = self.guard.expected(tp)
+        if self.probe is None or self._probed.get(tp) == expected:
+            return False
+        self._probed[tp] = expected
+        try:
+            nxt = await self.probe.next_offset(tp, expected)
+        except Exception as exc:  # the probe is an optimisation: the guard's timeout still holds
+            logger.warning("%s[%d]: hole probe failed (%s)", tp.topic, tp.partition, exc)
+            return False
+        if nxt is None or nxt <= expected:
+            return False
+        logger.info("%s[%d]: offsets %d..%d hold no records (transaction markers or compaction)",
+                    tp.topic, tp.partition, expected, nxt - 1)
+        self.guard.skip_to(tp, nxt)
+        return True

@@ -16,9 +16,13 @@ records below it, so every held event asks for the seek again; the rewind conver
 those records are through (the crash tests: within a second). Nothing but the expected
 offset is ever accepted, because after a seek Faust can resume a batch half-way (a record
 just above the expected one is no proof that the expected one does not exist). Only if the
-expected offset has not arrived for ``hole_timeout_s`` while later ones keep coming (a real
-hole in the log: transaction markers, compaction) does the guard move on to the lowest
-offset it has seen, and says so (``holes_accepted``).
+expected offset has not arrived for ``hole_timeout_s`` while later ones keep coming does the
+guard move on to the lowest offset it has seen, and says so (``holes_accepted``).
+
+Real holes in the log (a transactional producer's commit markers, compaction, retention)
+do not wait for that: at a fresh gap the intake asks the broker which record really comes
+next (``HoleProbe``) and, if none exists below it, ``skip_to`` moves the expectation there
+(``holes_skipped``). A Faust skip is told apart because its records do exist.
 
 Pure logic: the agent glue applies the verdicts (seek, hold the message's ack).
 """
@@ -53,11 +57,22 @@ class OffsetGuard:
         self.hole_timeout_s = hole_timeout_s
         self.rewinds = 0
         self.holes_accepted = 0
+        self.holes_skipped = 0
 
     def needs_start(self, tp: Hashable, generation: int | None) -> bool:
         """True when ``tp`` has no expectation for this generation (call ``start`` first)."""
         part = self._parts.get(tp)
         return part is None or part.generation != generation
+
+    def expected(self, tp: Hashable) -> int:
+        return self._parts[tp].expected
+
+    def skip_to(self, tp: Hashable, offset: int) -> None:
+        """The broker says no record exists below ``offset`` (markers, compaction): expect it next."""
+        part = self._parts[tp]
+        if offset > part.expected:
+            part.expected, part.gap_since, part.lowest_held = offset, None, None
+            self.holes_skipped += 1
 
     def start(self, tp: Hashable, generation: int | None, first_offset: int) -> None:
         """Expect ``first_offset`` (the committed offset, or the log start) next."""

@@ -220,3 +220,36 @@ def test_run_with_a_pipeline_prepares_and_finishes_admitted_batches() -> None:
     # The pipe's own reference is released after finish; the held event keeps the guard's.
     assert [e.message.refcount for e in (*first, *again)] == [0, 0, 0, 0]
     assert gap[0].message.refcount == 1
+
+
+class FakeProbe:
+    """What the broker would say: the first offset that holds a record at or after ``offset``."""
+
+    def __init__(self, existing: set[int]) -> None:
+        self.existing, self.asked = existing, []
+
+    async def next_offset(self, tp: TP, offset: int) -> int | None:
+        self.asked.append(offset)
+        return min((o for o in self.existing if o >= offset), default=None)
+
+
+def test_a_hole_in_the_log_is_skipped_at_once_without_a_rewind() -> None:
+    consumer = FakeConsumer({P0: 100})
+    probe = FakeProbe({100, 101, 103, 104})  # 102: a transaction marker
+    intake = BatchIntake(Handler(), consumer, new_metrics(), max_batch=100, within_s=0.01,
+                         probe=probe)  # type: ignore[arg-type]
+    assert offsets(admit(intake, events([100, 101, 103, 104]))) == [100, 101, 103, 104]
+    assert probe.asked == [102] and consumer._thread.seeks == []
+    assert intake.guard.holes_skipped == 1
+    assert sample(intake.metrics, "sentinel_offset_rewinds_total", topic=TOPIC) == 0
+
+
+def test_a_record_faust_skipped_still_rewinds_and_the_probe_is_asked_once() -> None:
+    consumer = FakeConsumer({P0: 100})
+    probe = FakeProbe(set(range(100, 110)))  # 102 exists: Faust dropped it
+    intake = BatchIntake(Handler(), consumer, new_metrics(), max_batch=100, within_s=0.01,
+                         probe=probe)  # type: ignore[arg-type]
+    assert offsets(admit(intake, events([100, 101, 104, 105]))) == [100, 101]
+    assert probe.asked == [102] and consumer._thread.seeks == [(P0, 102)]
+    assert offsets(admit(intake, events(range(102, 106)))) == [102, 103, 104, 105]
+    assert probe.asked == [102]
