@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from export.errors import SentinelError
-from streaming.settings import Settings, load_settings
+from streaming.settings import Settings, load_settings, set_in_environment
 
 logger = logging.getLogger("sentinel")
 
@@ -27,11 +27,22 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(kafka_bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                         models_dir=args.models_dir, metrics_port=getattr(args, "metrics_port", None),
-                         metrics_host=getattr(args, "metrics_host", None),
-                         data_dir=getattr(args, "state_dir", None), log_level=args.log_level)
+def _settings(args: argparse.Namespace, follow_demo: bool = False) -> Settings:
+    """Settings from the environment and flags; ``follow_demo``: with no bootstrap given, a
+    demo running from this directory is the broker (its state file says where)."""
+    settings = load_settings(kafka_bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
+                             models_dir=args.models_dir, metrics_port=getattr(args, "metrics_port", None),
+                             metrics_host=getattr(args, "metrics_host", None),
+                             data_dir=getattr(args, "state_dir", None), log_level=args.log_level)
+    if follow_demo and not args.bootstrap and not set_in_environment("kafka_bootstrap"):
+        from streaming.tools import demo_state
+
+        found = demo_state.read_state(demo_state.state_path())
+        if found:
+            print(f"using the running demo's broker {found} (from {demo_state.STATE_RELPATH})",
+                  file=sys.stderr, flush=True)
+            settings = settings.with_overrides(kafka_bootstrap=found)
+    return settings
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -49,9 +60,14 @@ def cmd_broker(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         print("broker stopped" if broker.stop_broker(data_dir) else "no broker running")
     else:
+        from streaming.tools import demo_state
+
         status = broker.broker_status(data_dir)
+        demo = demo_state.read_state(demo_state.state_path())
         print(f"running at {status}" if status else "not running")
-        return 0 if status else 3
+        if demo:
+            print(f"demo broker running at {demo} (from {demo_state.STATE_RELPATH})")
+        return 0 if status or demo else 3
     return 0
 
 
@@ -72,7 +88,7 @@ def _progress(total: int | None, label: str):  # type: ignore[no-untyped-def]
 def cmd_produce(args: argparse.Namespace) -> int:
     from streaming.sources import producers_cli
 
-    return producers_cli.run(args, _settings(args))
+    return producers_cli.run(args, _settings(args, follow_demo=True))
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -85,8 +101,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     names = [args.topic] if args.topic else None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail(_settings(args), emit, topic_names=names, min_severity=args.min_severity,
-                         min_priority=args.min_priority, from_beginning=args.from_beginning))
+        asyncio.run(tail(_settings(args, follow_demo=True), emit, topic_names=names,
+                         min_severity=args.min_severity, min_priority=args.min_priority,
+                         from_beginning=args.from_beginning))
     return 0
 
 
@@ -160,9 +177,11 @@ def build_serving_parser() -> tuple[argparse.ArgumentParser, Any]:
     d = sub.add_parser("demo", help="broker + worker + producers + alerts + metrics, offline")
     _common(d)
     d.add_argument("--metrics-port", type=int)
-    d.add_argument("--data-root", help="shared data directory (default ../shared/data)")
+    d.add_argument("--data-root", help="shared data directory (default ../shared/data; "
+                   "the shipped data/samples when absent)")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = Ctrl-C)")
-    d.add_argument("--rate", type=float, default=400.0, help="price ticks per second")
+    d.add_argument("--rate", type=float, default=0.0,
+                   help="price ticks per second (default: 400 for the shared data, 150 for the sample)")
     d.set_defaults(func=cmd_demo)
     from streaming.bench.cli import add_bench_parser
 

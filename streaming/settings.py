@@ -126,6 +126,13 @@ def _coerce(name: str, raw: Any) -> Any:
 NOT_SETTINGS = frozenset({"services", "replay_speed", "image_tag", "feedback_rate", "alerts_min_severity"})
 
 
+def set_in_environment(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``SENTINEL_<NAME>`` is set: an explicit setting beats one discovered at run time
+    (the running demo's broker)."""
+    env = os.environ if environ is None else environ
+    return f"{PREFIX}{name.upper()}" in env
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from ``SENTINEL_*`` variables and CLI overrides; a misspelt variable is an error."""
     env = os.environ if environ is None else environ
