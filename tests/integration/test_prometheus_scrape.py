@@ -75,6 +75,13 @@ EXPLAINED_FALSE: dict[str, tuple[str, tuple[str, ...]]] = {
     "EscalationsSpike": ("a handful of feedback messages are far from 20 escalations in 5 minutes",
                          ("sum(increase(sentinel_escalations_total[5m]))",
                           "sum(rate(sentinel_escalations_total[5m]))")),
+    "ProcessingStalled": ("the worker processes every test message, so no topic has lag while "
+                          "nothing is processed",
+                          ("sum by (topic) (max by (topic, partition) (sentinel_consumer_lag))",
+                           "sum by (topic) (rate(sentinel_messages_total[5m]))")),
+    "ProcessingErrors": ("no test record raises while processed (invalid ones are rejected by "
+                         "validation, not by an error)",
+                         ("sum by (agent) (increase(sentinel_processing_errors_total[10m]))",)),
 }
 
 
