@@ -126,6 +126,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from streaming.tools.report import run_report
+
+    files = [Path(f) for f in args.from_file or []]
+    return run_report(_settings(args, follow_demo=not files), Path(args.out), files, args.timeout,
+                      args.max_symbols)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streaming.tools.demo import run_demo
 
@@ -174,6 +182,14 @@ def build_serving_parser() -> tuple[argparse.ArgumentParser, Any]:
     m.add_argument("version", nargs="?")
     _common(m)
     m.set_defaults(func=cmd_models)
+    r = sub.add_parser("report", help="static HTML page: prices, forecasts, alerts, escalations")
+    _common(r)
+    r.add_argument("--out", default="reports/sentinel-report.html", help="HTML file to write")
+    r.add_argument("--from-file", action="append", metavar="JSONL",
+                   help="read records from JSON lines (e.g. `alerts tail --json` output) instead of Kafka")
+    r.add_argument("--timeout", type=float, default=30.0, help="seconds to spend reading the topics")
+    r.add_argument("--max-symbols", type=int, default=12, help="charts for this many symbols at most")
+    r.set_defaults(func=cmd_report)
     d = sub.add_parser("demo", help="broker + worker + producers + alerts + metrics, offline")
     _common(d)
     d.add_argument("--metrics-port", type=int)

@@ -74,7 +74,10 @@ class Pacer:
             self.first_ts = ts if self.first_ts is None else self.first_ts
             due = self.start + (ts - self.first_ts) / 1000 / self.speed
         elif self.interval:
-            self.next_at += self.interval + (self.gap_pause(ts) if self.keep_gaps else 0.0)
+            pause = self.gap_pause(ts) if self.keep_gaps else 0.0
+            if pause:  # a close is a real pause even when sending runs behind (a busy machine)
+                self.next_at = max(self.next_at, time.monotonic())
+            self.next_at += self.interval + pause
             due = self.next_at
         else:
             return

@@ -68,3 +68,23 @@ def test_rate_pacing_turns_a_session_gap_into_a_pause() -> None:
     assert pacer.gaps == 1
     # The next ordinary step is not a gap: the night did not become the usual step.
     assert pacer.gap_pause(day[-1] + night + bar) == 0.0
+
+
+def test_a_session_gap_pauses_even_when_sending_runs_behind() -> None:
+    """On a busy machine the sender falls behind its schedule; the backlog must not swallow the
+    close's pause, or the re-stamped open looks like any other tick and every symbol alerts."""
+    import asyncio
+    import time
+
+    pacer = Pacer(rate=1000.0, keep_gaps=True)  # 1 ms per message, one symbol
+    bar, night = 300_000, 17 * 3_600_000
+
+    async def send(ts_list: list[int]) -> None:
+        for ts in ts_list:
+            await pacer.wait(ts)
+
+    asyncio.run(send([i * bar for i in range(50)]))
+    pacer.next_at -= 5.0  # five seconds behind schedule
+    start = time.monotonic()
+    asyncio.run(send([49 * bar + night]))
+    assert pacer.gaps == 1 and time.monotonic() - start >= 0.9 * Pacer.GAP_PAUSE_STEPS * 0.001
