@@ -2,6 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+STAGE  := bash scripts/stage.sh
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help demo test test-fast lint install install-train system-deps broker-start broker-stop clean
@@ -9,26 +10,26 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
+# Set-up stages print one line each with their time (scripts/stage.sh; output only on failure).
 $(PY):
-	python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	@$(STAGE) venv sh -c 'python3 -m venv $(VENV) && $(PIP) install -q --upgrade pip && echo "created $(VENV)"'
 
 # Serving + test tools (no TensorFlow): what the demo needs.
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[dev]'
-	touch $@
+	@$(STAGE) "python packages" sh -c "$(PIP) install -q -e '.[dev]' && echo 'installed stream-sentinel[dev] into $(VENV)'"
+	@touch $@
 
 # Everything, including the [train] extra (TensorFlow, tf2onnx) for the training tests.
 $(VENV)/.installed-all: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[train,dev]'
-	touch $@ $(VENV)/.installed-dev
+	@$(STAGE) "python packages" sh -c "$(PIP) install -q -e '.[train,dev]' && echo 'installed stream-sentinel[train,dev] into $(VENV)'"
+	@touch $@ $(VENV)/.installed-dev
 
 install: $(VENV)/.installed-dev ## serving install + dev tools into .venv
 
 install-train: $(VENV)/.installed-all ## add the [train] extra (TensorFlow, tf2onnx, pandas)
 
-system-deps: ## Java 17 + Maven (dev Kafka broker) and Prometheus/promtool (ops tests)
-	bash scripts/install_system_deps.sh
+system-deps: ## Java 17 + Maven (dev Kafka broker), Chromium (report test), Prometheus/promtool (ops tests)
+	@$(STAGE) "system packages" bash scripts/install_system_deps.sh
 
 demo: system-deps install ## run the demo: broker, worker, producers, alerts, metrics (Ctrl-C stops)
 	$(VENV)/bin/sentinel demo
