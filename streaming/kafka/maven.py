@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from streaming.kafka.broker_config import BrokerConfig, BrokerError, _abs, _read_text, _summary_line
 
@@ -70,9 +77,10 @@ def _run_maven(version: str, root: Path) -> None:
             "mvn not found on PATH: install Maven (apt-get install maven) "
             "or set KAFKA_HOME to a Kafka distribution"
         )
+    # Not -q: Maven's "Downloaded from ..." lines are the progress of a first run (a few
+    # minutes, ~100 files); they are counted into one line every few seconds, not echoed.
     cmd = [
         mvn,
-        "-q",
         "-B",
         "-Dstyle.color=never",
         "-f",
@@ -81,19 +89,62 @@ def _run_maven(version: str, root: Path) -> None:
         f"-Dkafka.version={version}",
         f"-Dkafka.cache.dir={root}",
     ]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(_MAVEN_TIMEOUT, proc.kill)
+    timer.start()
     try:
-        res = subprocess.run(
-            cmd, cwd=root, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
+        output, progress = _follow(proc.stdout, DownloadProgress(version))
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+    progress.finish()
+    if returncode == -signal.SIGKILL:
+        raise BrokerError(f"resolving Kafka {version} jars with Maven took over {_MAVEN_TIMEOUT:.0f}s")
+    if returncode != 0 or not any((root / "libs").glob("kafka_2.13-*.jar")):
+        detail = _summary_line(output)
         raise BrokerError(
-            f"resolving Kafka {version} jars with Maven took over {_MAVEN_TIMEOUT:.0f}s"
-        ) from None
-    if res.returncode != 0 or not any((root / "libs").glob("kafka_2.13-*.jar")):
-        detail = _summary_line(res.stdout + "\n" + res.stderr)
-        raise BrokerError(
-            f"resolving Kafka {version} jars with Maven failed (exit {res.returncode}): {detail}"
+            f"resolving Kafka {version} jars with Maven failed (exit {returncode}): {detail}"
         )
+
+
+_DOWNLOADED = re.compile(r"Downloaded from \S+: \S+ \(([\d.]+) (B|kB|KB|MB|GB)")
+_UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+class DownloadProgress:
+    """Counts Maven's downloaded files and bytes; one stderr line every ``every`` seconds."""
+
+    def __init__(self, version: str, every: float = 3.0, out: TextIO | None = None) -> None:
+        self.version, self.every, self.out = version, every, out or sys.stderr
+        self.files, self.bytes = 0, 0.0
+        self.start = self.last = time.monotonic()
+
+    def line(self, text: str) -> None:
+        match = _DOWNLOADED.search(text)
+        if match is None:
+            return
+        self.files += 1
+        self.bytes += float(match.group(1)) * _UNITS[match.group(2)]
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            self._print("downloading")
+
+    def finish(self) -> None:
+        if self.files:
+            self._print("downloaded")
+
+    def _print(self, verb: str) -> None:
+        print(f"  maven: {verb} Apache Kafka {self.version} jars from Maven Central: {self.files} files, "
+              f"{self.bytes / 1e6:.1f} MB, {time.monotonic() - self.start:.0f}s", file=self.out, flush=True)
+
+
+def _follow(stream: Iterable[str] | None, progress: DownloadProgress) -> tuple[str, DownloadProgress]:
+    """Feed each output line to ``progress``; keep the last lines for the error summary."""
+    tail: collections.deque[str] = collections.deque(maxlen=400)
+    for text in stream or ():
+        tail.append(text)
+        progress.line(text)
+    return "".join(tail), progress
 
 
 @contextlib.contextmanager

@@ -234,3 +234,15 @@ def test_kafka_home_env_var(tmp_path: Path, no_tools: Path, monkeypatch: pytest.
     (tmp_path / "libs" / "kafka_2.13-4.1.1.jar").touch()
     monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
     assert ensure_kafka_classpath(BrokerConfig(tmp_path / "d")) == f"{tmp_path}/libs/*"
+
+
+def test_first_download_shows_progress(tmp_path: Path, no_tools: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ["[INFO] Downloading from central: https://repo/x.pom",
+             "[INFO] Downloaded from central: https://repo/x.pom (2.5 kB at 10 kB/s)",
+             "[INFO] Downloaded from central: https://repo/kafka.jar (6.5 MB at 3.1 MB/s)",
+             "[INFO] Downloaded from central: https://repo/y.jar (512 B at 1 kB/s)"]
+    _fake_mvn(no_tools, "".join(f"print({ln!r})\n" for ln in lines) + _MAKE_JAR)
+    ensure_kafka_classpath(BrokerConfig(tmp_path, cache_dir=tmp_path / "cache"))
+    err = capsys.readouterr().err
+    assert "maven: downloaded Apache Kafka" in err and "3 files, 6.5 MB" in err
