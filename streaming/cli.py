@@ -100,7 +100,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print(orjson.dumps(alert).decode() if args.json else format_alert(alert), flush=True)
 
     names = [args.topic] if args.topic else None
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group-join chatter is not alerts
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # group-join chatter is not alerts
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(_settings(args, follow_demo=True), emit, topic_names=names,
                          min_severity=args.min_severity, min_priority=args.min_priority,
@@ -131,7 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from streaming.tools.report import run_report
 
     files = [Path(f) for f in args.from_file or []]
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     return run_report(_settings(args, follow_demo=not files), Path(args.out), files, args.timeout,
                       args.max_symbols)
 
