@@ -99,3 +99,15 @@ def test_the_shipped_sample_is_small_real_and_mixed() -> None:
         ratings = [int(r["Rating"]) for r in csv.DictReader(fh)]
     assert 200 <= len(ratings) <= 500 and min(ratings) == 1 and max(ratings) == 5
     assert (root / "README.md").read_text().count("License") >= 2
+
+
+def test_the_demo_takes_9092_only_when_free_and_says_how_to_subscribe() -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert not demo._port_free(held.getsockname()[1])
+    hint = demo.subscribe_hint("127.0.0.1:40093", explicit=False)
+    assert "alerts tail" in hint and "--bootstrap 127.0.0.1:40093" in hint and "this directory" in hint
+    assert "this directory" not in demo.subscribe_hint("h:1", explicit=True)
