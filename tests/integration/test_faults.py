@@ -1,13 +1,22 @@
 """Faults against the real broker, each compared with the in-process reference on the same input.
 
-Figures (crashes survived, lost, duplicates) are printed so CI logs carry them.
+Figures (crashes survived, lost, duplicates) are printed so CI logs carry them. Kill and
+restart times come from a seed that changes with every run and is printed, so CI explores
+new schedules and a failure can be replayed (``FAULT_SEED=N``);
+``FAULT_REPORT_DIR=DIR`` also writes one JSON report per test
+(``scripts/fault_suite.py`` reruns the suite N times that way).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import random
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +35,27 @@ from tests.integration.reliability_support import (
 )
 
 pytestmark = pytest.mark.slow
+SEED = int(os.environ.get("FAULT_SEED") or time.time_ns() % 1_000_000_007)
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    """This test's schedule: the run's seed, printed so the run can be replayed."""
+    print(f"fault seed={SEED} (replay: FAULT_SEED={SEED} pytest {request.node.nodeid})")
+    return random.Random(f"{SEED}:{request.node.name}")
+
+
+def save_report(name: str, report: dict[str, Any]) -> None:
+    out = os.environ.get("FAULT_REPORT_DIR")
+    if not out:
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    record = {"test": name, "seed": SEED, "report": report, "commit": commit,
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / f"{name}-{SEED}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
 def collect(worker: WorkerProcess, ref: Reference, timeout: float = 180.0) -> Outcome:
@@ -37,25 +67,27 @@ def collect(worker: WorkerProcess, ref: Reference, timeout: float = 180.0) -> Ou
     return Outcome(forecasts, anomalies)
 
 
-def assert_nothing_lost(report: dict[str, int]) -> None:
+def assert_nothing_lost(report: dict[str, int], name: str) -> None:
     print("fault report:", report)
+    save_report(name, report)
     assert report["forecasts_lost"] == 0 and report["anomalies_lost"] == 0, report
     assert report["forecasts_unexpected"] == 0 and report["forecast_values_wrong"] == 0, report
     assert report.get("ticks_missing_from_state", 0) == 0, report
 
 
-def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path) -> None:
+def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path,
+                                  rng: random.Random) -> None:
     ticks = labelled_stream(symbols=200, per_symbol=250)  # 50,000 ticks
     ref = reference(ticks, tiny_models_dir)
     worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
     producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
     producer.start()
-    rng, crashes = random.Random(5), 0
+    crashes = 0
     try:
         for _ in range(5):
             time.sleep(rng.uniform(3.0, 7.0))
             worker.kill()
-            print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())}")
+            print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {crashes + 1})")
             crashes += 1
             worker.start()
         producer.join(120)
@@ -78,11 +110,11 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
         if lost:
             print(history(worker.bootstrap, worker.topic(topics.TICKS), worker.topic(topics.FORECASTS),
                           f"{worker.app_id}-symbol-state-changelog", sorted({s for s, _ in lost})[:3]))
-    assert_nothing_lost(report)
+    assert_nothing_lost(report, "kill_9_x5")
     assert report["anomalies_expected"] > 0
 
 
-def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path) -> None:
+def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path, rng: random.Random) -> None:
     config = BrokerConfig(data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port())
     broker = start_broker(config)
     ticks = labelled_stream(symbols=50, per_symbol=200, seed=3)
@@ -91,9 +123,9 @@ def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path) -> Non
     producer = BackgroundProducer(broker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1000)
     try:
         producer.start()
-        time.sleep(4)
+        time.sleep(rng.uniform(2.0, 6.0))
         broker.stop()
-        time.sleep(3)
+        time.sleep(rng.uniform(1.0, 5.0))
         broker = start_broker(config)
         producer.join(120)
         assert producer.error is None
@@ -104,11 +136,11 @@ def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path) -> Non
     finally:
         worker.stop()
         broker.stop()
-    assert_nothing_lost(report)
+    assert_nothing_lost(report, "broker_restart")
 
 
 def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir: Path,
-                                           tmp_path: Path) -> None:
+                                           tmp_path: Path, rng: random.Random) -> None:
     ticks = labelled_stream(symbols=100, per_symbol=200, seed=9)
     ref = reference(ticks, tiny_models_dir)
     bootstrap = kafka_broker.bootstrap  # type: ignore[attr-defined]
@@ -119,8 +151,9 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     try:
         producer.start()
         wait_forecasting(second)  # it owns partitions
+        time.sleep(rng.uniform(0.0, 3.0))
         second.kill()  # the survivor takes over its partitions with their table state
-        time.sleep(3)
+        time.sleep(rng.uniform(1.0, 5.0))
         second.start()  # and partitions rebalance back
         wait_forecasting(second)
         producer.join(120)
@@ -132,7 +165,7 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     report["offset_rewinds"] = sum(w.log_text().count("never reached the agent") for w in (first, second))
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         bootstrap, f"{first.app_id}-symbol-state-changelog", ticks)
-    assert_nothing_lost(report)
+    assert_nothing_lost(report, "rebalance")
 
 
 def wait_forecasting(worker: WorkerProcess, timeout: float = 60.0) -> None:
