@@ -85,7 +85,7 @@ def add_train_parsers(subparsers: Any) -> Any:
                    help="LSTM summary: last hidden state, or max+mean over all hidden states")
     s.add_argument("--ngrams", type=int, default=0, metavar="N",
                    help="wide branch: a linear model on hashed word 1..N-grams beside the LSTM (0 = none)")
-    s.add_argument("--ngram-buckets", type=int, default=1 << 17, help="hash buckets of the 2..N-grams")
+    s.add_argument("--ngram-buckets", type=int, default=1 << 18, help="hash buckets of the 2..N-grams")
     s.add_argument("--ngram-window", type=int, default=0,
                    help="n-grams from the last N tokens (default: --max-len; longer texts, e.g. IMDB)")
     s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")

@@ -35,9 +35,10 @@ class Columns(keras.layers.Layer):
 class HashedLinear(keras.layers.Layer):
     """The wide branch: one weight per n-gram feature, summed over a text's features.
 
-    ``logit = sum_j w[f_j] / sqrt(number of features)`` with feature 0 (padding)
-    ignored: a linear model on count features with the length normalisation of a
-    TF-IDF vector, as a Gather + ReduceSum in ONNX.
+    ``logit = sum_j w[f_j] * idf[f_j] / sqrt(sum_j idf[f_j]^2)`` over the text's feature
+    occurrences ``f_j``, padding (0) ignored: a linear model on TF-IDF-weighted counts,
+    length-normalised, as Gather + ReduceSum in ONNX. ``idf`` is a constant set from the
+    training texts (all ones until then: plain counts over sqrt(count)).
     """
 
     def __init__(self, n_features: int, l2: float = 0.0, **kwargs: Any) -> None:
@@ -47,12 +48,12 @@ class HashedLinear(keras.layers.Layer):
     def build(self, shape: Any) -> None:
         reg = keras.regularizers.L2(self.l2) if self.l2 else None
         self.w = self.add_weight(shape=(self.n_features,), initializer="zeros", regularizer=reg, name="w")
+        self.idf = self.add_weight(shape=(self.n_features,), initializer="ones", trainable=False, name="idf")
 
     def call(self, ids: Any) -> Any:
-        mask = ops.cast(ops.greater(ids, 0), "float32")
-        w = ops.take(self.w, ids, axis=0) * mask
-        n = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
-        return ops.sum(w, axis=1, keepdims=True) / ops.sqrt(n)
+        value = ops.take(self.idf, ids, axis=0) * ops.cast(ops.greater(ids, 0), "float32")
+        norm = ops.sqrt(ops.maximum(ops.sum(value * value, axis=1, keepdims=True), 1e-12))
+        return ops.sum(ops.take(self.w, ids, axis=0) * value, axis=1, keepdims=True) / norm
 
     def compute_output_shape(self, shape: Any) -> Any:
         return (shape[0], 1)

@@ -43,7 +43,9 @@ def _wide_deep() -> tuple[Any, TensorSpec, TensorSpec, np.ndarray]:
     ids = np.random.default_rng(0).integers(2, 50, (16, 12)).astype(np.int64)
     ids[:, :5] = 0
     layer = model.get_layer("wide_logit")
-    layer.set_weights([np.random.default_rng(1).normal(0, 1, hasher.n_features).astype(np.float32)])
+    rng = np.random.default_rng(1)
+    layer.set_weights([rng.normal(0, 1, hasher.n_features).astype(np.float32),
+                       rng.uniform(1, 5, hasher.n_features).astype(np.float32)])
     batch = np.concatenate([ids, hasher.features(ids)], axis=1)
     out = TensorSpec("p_negative", "float32", [None, 1])
     return model, TensorSpec("tokens", "int64", [None, 12 + hasher.width]), out, batch
