@@ -48,13 +48,13 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
 
 def variants_table(result: dict[str, Any]) -> str:
     """``training.sentiment_variants`` JSON -> one row per variant, validation figures only."""
-    headers = ["variant", "arch", "pooling", "n-grams", "idf", "buckets", "wide start", "dropout",
+    headers = ["variant", "arch", "units", "pooling", "n-grams", "idf", "buckets", "wide start", "dropout",
                "val ROC-AUC", "val AP", "val neg. precision @ recall 0.90", "epochs (best)", "train s"]
     rows = []
     for name, v in result["variants"].items():
         c = v["config"]
         wide = bool(c.get("ngrams"))
-        rows.append([name, c["arch"], c.get("pooling", "last"), c.get("ngrams") or "-",
+        rows.append([name, c["arch"], c["units"], c.get("pooling", "last"), c.get("ngrams") or "-",
                      ("yes" if c.get("wide_idf", False) else "no") if wide else "-",
                      c.get("ngram_buckets") if wide else "-",
                      ("LR" if c.get("wide_warm_start", False) else "zeros") if wide else "-",
@@ -62,8 +62,9 @@ def variants_table(result: dict[str, Any]) -> str:
                      v["val_neg_precision_at_recall"], f"{v['epochs']} ({v['best_epoch']})",
                      v["train_seconds"]])
     b = result["baseline"]
-    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "1-2", "yes", "-", "-", "-", b["val_roc_auc"],
-                 b["val_average_precision"], b["val_neg_precision_at_recall"], "-", b["seconds"]])
+    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-",
+                 b["val_roc_auc"], b["val_average_precision"], b["val_neg_precision_at_recall"], "-",
+                 b["seconds"]])
     return markdown(headers, rows)
 
 
