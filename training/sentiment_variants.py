@@ -49,8 +49,6 @@ VARIANTS["idf2_lstm_pool_drop0.5"] = {"arch": "lstm", "pooling": "maxmean", "ngr
 VARIANTS["idf2_lstm_last"] = {"arch": "lstm", "pooling": "last", "ngrams": 2}
 VARIANTS["idf2_lstm32_pool"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 2, "units": 32}
 VARIANTS["idf2_bilstm_pool"] = {"arch": "bidirectional", "pooling": "maxmean", "ngrams": 2}
-VARIANTS["warm2_lstm_pool_drop0.5"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 2, "dropout": 0.5}
-VARIANTS["warm3_lstm_pool"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 3}
 
 
 def validation_figures(y: Any, p: Any, target: float) -> dict[str, float]:
