@@ -12,6 +12,7 @@ from typing import Any
 
 FORECAST_ARCHS = ("lstm", "stacked", "bidirectional")  # = training.models.FORECAST_ARCHS
 SENTIMENT_ARCHS = ("lstm", "bidirectional")
+SENTIMENT_POOLING = ("last", "maxmean")  # = training.models.SENTIMENT_POOLING
 DEFAULT_CACHE = ".sentinel/cache/yfinance"
 
 
@@ -80,6 +81,17 @@ def add_train_parsers(subparsers: Any) -> Any:
     s.add_argument("--embeddings", metavar="PATH", help="pre-trained GloVe-format text file (.txt or .gz)")
     s.add_argument("--target-recall", type=float, default=0.90,
                    help="negative recall the escalation threshold must reach on validation")
+    s.add_argument("--pooling", choices=SENTIMENT_POOLING, default="last",
+                   help="LSTM summary: last hidden state, or max+mean over all hidden states")
+    s.add_argument("--ngrams", type=int, default=0, metavar="N",
+                   help="wide branch: a linear model on hashed word 1..N-grams beside the LSTM (0 = none)")
+    s.add_argument("--ngram-buckets", type=int, default=1 << 18, help="hash buckets of the 2..N-grams")
+    s.add_argument("--ngram-window", type=int, default=0,
+                   help="n-grams from the last N tokens (default: --max-len; longer texts, e.g. IMDB)")
+    s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")
+    s.add_argument("--metrics-out", metavar="PATH", help="write every figure of the run as one JSON file")
+    s.add_argument("--no-calibration", dest="calibrate", action="store_false",
+                   help="serve the raw sigmoid (default: temperature + bias fitted on validation)")
     _common_train(s)
     s.set_defaults(func=_lazy("train_sentiment"), epochs=10, patience=2, dropout=0.3, units=64)
     return sub

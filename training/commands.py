@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,21 +113,42 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     dropout=args.dropout, learning_rate=args.learning_rate,
                                     epochs=args.epochs, batch_size=args.batch_size, patience=args.patience,
                                     seed=args.seed,
-                                    target_recall=args.target_recall, embeddings=args.embeddings)
+                                    target_recall=args.target_recall, embeddings=args.embeddings,
+                                    pooling=args.pooling, ngrams=args.ngrams,
+                                    ngram_buckets=args.ngram_buckets, ngram_window=args.ngram_window,
+                                    wide_l2=args.wide_l2, calibrate=args.calibrate)
     prep = sentiment.prepare(data, cfg)
     cfg, matrix, coverage = _embeddings(cfg, prep)
     fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None)
     probs, results = _score_sentiment(fitted, prep, cfg)
-    spec = sentiment.release_spec(cfg, prep, fitted, results, data.description, coverage)
+    spec = sentiment.release_spec(cfg, prep, fitted, results, data.description, coverage,
+                                  results.get("calibration_params"))
     batch = prep.encoded["test"][:256]
     vocab = {sentiment.VOCAB_FILE: sentiment.vocab_bytes(prep.tokenizer)}
     run_dir = save_run(_run_dir(args, "sentiment"), fitted.model, spec, batch, vocab)
     print(f"## Test part of {data.description['file']}: LSTM ({cfg.arch}) vs TF-IDF + LR, "
           f"thresholds for validation negative recall >= {cfg.target_recall}\n")
     print(sentiment_table({f"LSTM ({cfg.arch})": results["lstm"], "TF-IDF + LR": results["baseline"]}))
+    cal = results.get("calibration", {})
+    if cal:
+        print(f"\nECE (15 bins) on test: raw {cal['ece_test_raw']:.4f} -> "
+              f"calibrated {cal['ece_test_calibrated']:.4f}"
+              f" (validation {cal['ece_val_raw']:.4f} -> {cal['ece_val_calibrated']:.4f}); "
+              f"temperature {results['calibration_params']['temperature']:.3f}, "
+              f"bias {results['calibration_params']['bias']:.3f}")
     print(f"\nepochs {len(fitted.history['loss'])} (best {fitted.best_epoch}); "
           f"LSTM training {fitted.seconds:.0f} s; baseline {results['baseline_info']['seconds']} s; "
           f"total {time.perf_counter() - t0:.0f} s; vocab {len(prep.tokenizer.vocab)}; run dir {run_dir}")
+    if args.metrics_out:
+        from training.release import _jsonable
+
+        out = {"command": "sentinel train sentiment", "config": asdict(cfg), "data": data.description,
+               "counts": spec.training["counts"], "epochs_trained": len(fitted.history["loss"]),
+               "best_epoch": fitted.best_epoch, "train_seconds": round(fitted.seconds, 1),
+               "total_seconds": round(time.perf_counter() - t0, 1), **results}
+        Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.metrics_out).write_text(json.dumps(_jsonable(out), indent=1) + "\n", encoding="utf-8")
+        _say(f"metrics: {args.metrics_out}")
     if args.report:
         paths = sentiment.write_reports(fitted, prep, probs, results, Path(args.report))
         _say(f"report: {', '.join(str(p) for p in paths)}")
@@ -153,15 +174,23 @@ def _score_sentiment(fitted: Any, prep: Any, cfg: Any) -> tuple[dict[str, Any], 
 
     from training import sentiment
 
-    lstm = sentiment.lstm_probabilities(fitted.model, prep)
+    raw = sentiment.lstm_probabilities(fitted.model, prep)
+    lstm, cal = sentiment.calibrated(raw, prep, cfg.calibrate)
     base_predict, info = sentiment.tfidf_baseline(prep, cfg.seed)
-    base = {k: base_predict(prep.parts[k].texts) for k in ("val", "test")}
+    # The baseline gets the same treatment (its own calibration fitted on validation), so
+    # ECE and the 0.5-threshold metrics compare like with like.
+    base, base_cal = sentiment.calibrated({k: base_predict(prep.parts[k].texts) for k in ("val", "test")},
+                                          prep, cfg.calibrate)
+    info = {**info, "calibration": base_cal}
     results = {"lstm": sentiment.score(lstm["val"], lstm["test"], prep, cfg.target_recall),
                "baseline": sentiment.score(base["val"], base["test"], prep, cfg.target_recall),
                "baseline_info": info, "validation": {
                    "lstm_roc_auc": roc_auc_score(prep.parts["val"].labels, lstm["val"]),
-                   "baseline_roc_auc": roc_auc_score(prep.parts["val"].labels, base["val"])}}
-    return {"lstm": lstm["test"], "baseline": base["test"]}, results
+                   "baseline_roc_auc": roc_auc_score(prep.parts["val"].labels, base["val"])},
+               "calibration": sentiment.calibration_report(raw, lstm, prep) if cal else {},
+               "calibration_params": cal}
+    probs = {"lstm": lstm["test"], "baseline": base["test"], **({"raw": raw["test"]} if cal else {})}
+    return probs, results
 
 
 def evaluate_forecast(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from export.calibration import apply_calibration
 from export.errors import ModelError
 from export.manifest import MANIFEST_FILE, Manifest, read_manifest, verify_hash
 from export.preprocessing import denormalise_forecasts, normalise_windows
@@ -104,7 +105,7 @@ def model_tokenizer(model_dir: Path, manifest: Manifest) -> Tokenizer:
     vocab = model_dir / str(pre["vocab_file"])
     if not vocab.is_file():
         raise ModelError(f"vocabulary file {pre['vocab_file']} missing", model_dir=model_dir)
-    return load_tokenizer(vocab, int(pre["max_len"]), str(pre["pattern"]))
+    return load_tokenizer(vocab, int(pre["max_len"]), str(pre["pattern"]), pre.get("ngrams"))
 
 
 def evaluate_sentiment(model_dir: Path, texts: Sequence[str], labels: npt.NDArray[np.int64],
@@ -112,6 +113,6 @@ def evaluate_sentiment(model_dir: Path, texts: Sequence[str], labels: npt.NDArra
     """``sentinel evaluate sentiment``: metrics at the manifest's escalation threshold."""
     manifest, predict = open_onnx(model_dir, "sentiment")
     tokenizer = model_tokenizer(model_dir, manifest)
-    p = predict(tokenizer.encode(texts)).reshape(-1)
+    p = apply_calibration(predict(tokenizer.encode(texts)).reshape(-1), manifest.calibration)
     t = threshold if threshold is not None else float(manifest.thresholds.get("escalation", 0.5))
     return {"model": manifest.ref, **classification_metrics(labels, p, t)}

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from export.calibration import expected_calibration_error
+
 Array = npt.NDArray[np.float64]
 
 
@@ -81,6 +83,7 @@ def classification_metrics(y_true: npt.ArrayLike, p_negative: npt.ArrayLike,
                              "support": int(sup[i])} for i, name in enumerate(("negative", "positive"))},
         "confusion_matrix": {"labels": ["negative", "positive"], "rows_true_cols_pred": cm.tolist()},
         "at_0_5": _at_half(y, p),
+        "ece": expected_calibration_error(y, p, 15),
     }
 
 

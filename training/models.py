@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 FORECAST_ARCHS = ("lstm", "stacked", "bidirectional")
 SENTIMENT_ARCHS = ("lstm", "bidirectional")
+SENTIMENT_POOLING = ("last", "maxmean")
 
 
 @dataclass
@@ -59,8 +60,15 @@ def build_forecast_model(arch: str = "lstm", window: int = 60, units: int = 100,
 
 def build_sentiment_model(vocab_size: int, max_len: int, arch: str = "lstm", embed_dim: int = 100,
                           units: int = 64, dropout: float = 0.3, learning_rate: float = 1e-3,
-                          embedding_matrix: npt.NDArray[np.float32] | None = None) -> Any:
+                          embedding_matrix: npt.NDArray[np.float32] | None = None, pooling: str = "last",
+                          wide_features: int = 0, wide_width: int = 0, wide_l2: float = 0.0) -> Any:
     """Embedding(vocab, embed_dim) + (Bi)LSTM(units, dropout) + Dense(sigmoid) -> ``p_negative``.
+
+    ``pooling="maxmean"`` concatenates max and mean over all hidden states instead of the
+    last state. With ``wide_features`` the input is ``max_len`` token ids followed by
+    ``wide_width`` n-gram feature ids (see ``export.tokenizer.NgramHasher``), and a linear
+    branch over those features adds its logit to the sequence branch's ("wide and deep",
+    trained jointly, one graph).
 
     No masking: inputs are left-padded, so a forward LSTM ends on real tokens, and the
     graph converts to ONNX's fused LSTM op (a masked LSTM becomes a slow ONNX Loop).
@@ -68,20 +76,38 @@ def build_sentiment_model(vocab_size: int, max_len: int, arch: str = "lstm", emb
     import keras
     from keras import layers
 
+    from training.wide import Columns, HashedLinear
+
     if arch not in SENTIMENT_ARCHS:
         raise ValueError(f"unknown sentiment architecture {arch!r}")
+    if pooling not in SENTIMENT_POOLING:
+        raise ValueError(f"unknown pooling {pooling!r}")
     init: Any = "uniform"
     if embedding_matrix is not None:
         if embedding_matrix.shape != (vocab_size, embed_dim):
             raise ValueError(f"embedding matrix {embedding_matrix.shape} != ({vocab_size}, {embed_dim})")
         init = keras.initializers.Constant(embedding_matrix)
-    inp = keras.Input((max_len,), dtype="int64", name="tokens")
-    x = layers.Embedding(vocab_size, embed_dim, embeddings_initializer=init, name="embedding")(inp)
-    lstm = layers.LSTM(units, dropout=dropout, name="encoder" if arch == "lstm" else "lstm")
+    wide = wide_features > 0
+    inp = keras.Input((max_len + (wide_width if wide else 0),), dtype="int64", name="tokens")
+    tokens = Columns(0, max_len, name="word_ids")(inp) if wide else inp
+    x = layers.Embedding(vocab_size, embed_dim, embeddings_initializer=init, name="embedding")(tokens)
+    seq = pooling != "last"
+    lstm = layers.LSTM(units, dropout=dropout, return_sequences=seq,
+                       name="encoder" if arch == "lstm" else "lstm")
     x = layers.Bidirectional(lstm, name="encoder")(x) if arch == "bidirectional" else lstm(x)
+    if seq:
+        x = layers.Concatenate(name="pooled")([layers.GlobalMaxPooling1D(name="max_pool")(x),
+                                               layers.GlobalAveragePooling1D(name="mean_pool")(x)])
     x = layers.Dropout(dropout)(x)
-    out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
-    model = keras.Model(inp, out, name=f"sentiment_{arch}")
+    if not wide:
+        out = layers.Dense(1, activation="sigmoid", name="p_negative")(x)
+    else:
+        deep = layers.Dense(1, name="deep_logit")(x)
+        ngrams = Columns(max_len, None, name="ngram_ids")(inp)
+        linear = HashedLinear(wide_features, wide_l2, name="wide_logit")(ngrams)
+        out = layers.Activation("sigmoid", name="p_negative")(layers.Add(name="logit")([deep, linear]))
+    name = f"sentiment_{arch}" + ("" if pooling == "last" else f"_{pooling}") + ("_wide" if wide else "")
+    model = keras.Model(inp, out, name=name)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
                   metrics=[keras.metrics.AUC(name="auc")])
     return model
@@ -101,7 +127,11 @@ def tensorboard_callback(log_dir: Any) -> Any:
 
 
 def encoder_model(model: Any) -> Any:
-    """A model mapping the same input to the ``encoder`` layer's final hidden state."""
+    """A model mapping the same input to the ``encoder`` layer's final hidden state.
+
+    With pooling over all states, the pooled vector (``pooled``) stands for it.
+    """
     import keras
 
-    return keras.Model(model.inputs, model.get_layer("encoder").output)
+    names = {layer.name for layer in model.layers}
+    return keras.Model(model.inputs, model.get_layer("pooled" if "pooled" in names else "encoder").output)

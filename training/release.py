@@ -40,6 +40,7 @@ class ReleaseSpec:
     thresholds: dict[str, float] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReleaseSpec:
@@ -86,7 +87,8 @@ def export_release(model: Any, spec: ReleaseSpec, parity_batch: npt.NDArray[Any]
                         inputs=spec.inputs, outputs=spec.outputs, preprocessing=spec.preprocessing,
                         onnx_sha256=hashlib.sha256(data).hexdigest(), thresholds=spec.thresholds,
                         training=_jsonable(spec.training), metrics=_jsonable(spec.metrics),
-                        parity=_jsonable(parity), created=utc_now_iso())
+                        parity=_jsonable(parity), calibration=_jsonable(spec.calibration),
+                        created=utc_now_iso())
     target = write_model_dir(models_root, manifest, data, extra_files)
     logger.info("exported model=%s dir=%s bytes=%d", manifest.ref, target, len(data))
     return target, manifest
@@ -95,6 +97,8 @@ def export_release(model: Any, spec: ReleaseSpec, parity_batch: npt.NDArray[Any]
 def export_run_dir(run_dir: Path, models_root: Path) -> tuple[Path, Manifest]:
     """``sentinel export``: a saved run directory -> a verified release."""
     import keras
+
+    import training.wide  # noqa: F401  (registers the wide-and-deep layers for load_model)
 
     for needed in (KERAS_FILE, RUN_FILE, PARITY_FILE):
         if not (run_dir / needed).is_file():

@@ -140,3 +140,22 @@ def hidden_state_pca(states: npt.NDArray[np.float64], colour: npt.NDArray[np.flo
     fig.colorbar(sc, ax=ax, label=colour_label)
     ax.set(xlabel=f"PC1 ({var[0]:.0%} of variance)", ylabel=f"PC2 ({var[1]:.0%})", title=title)
     return _save(fig, path)
+
+
+def reliability_diagram(curves: Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any]]], path: Path,
+                        title: str, bins: int = 15) -> Path:
+    """Observed fraction of negatives per predicted-probability bin, ECE in the legend."""
+    from export.calibration import expected_calibration_error, reliability_table
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+    for name, (y, p) in curves.items():
+        rows = [r for r in reliability_table(y, p, bins) if r["n"]]
+        ece = expected_calibration_error(y, p, bins)
+        ax.plot([r["mean_p"] for r in rows], [r["frac_pos"] for r in rows], marker="o",
+                label=f"{name} (ECE {ece:.3f})")
+    ax.set(xlabel="predicted p_negative (bin mean)", ylabel="observed fraction negative", title=title,
+           xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)

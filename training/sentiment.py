@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from export.calibration import apply_calibration, expected_calibration_error, fit_calibration
 from export.manifest import SENTIMENT_MODEL, TensorSpec
-from export.tokenizer import Tokenizer, build_vocab
+from export.tokenizer import NgramHasher, Tokenizer, build_vocab
 from training.metrics import classification_metrics, threshold_for_recall
 from training.models import FitResult, seed_everything, tensorboard_callback
 from training.release import ReleaseSpec
@@ -42,6 +43,14 @@ class SentimentConfig:
     target_recall: float = 0.90
     split: tuple[float, float, float] = (0.70, 0.15, 0.15)
     embeddings: str | None = None
+    pooling: str = "last"
+    ngrams: int = 0  # wide branch over word 1..n-grams; 0 = no wide branch
+    ngram_buckets: int = 1 << 18
+    ngram_window: int = 0  # last tokens the n-grams come from; 0 = max_len
+    wide_l2: float = 0.0
+    wide_warm_start: bool = True  # start the wide branch from a logistic regression on its features
+    wide_idf: bool = True  # weight n-gram occurrences by their training-set idf
+    calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,9 @@ def prepare(data: LabelledTexts, cfg: SentimentConfig) -> Prepared:
     idx = stratified_split(data.labels, cfg.split, cfg.seed)
     parts = {name: data.take(i) for name, i in idx.items()}
     vocab = build_vocab(parts["train"].texts, max_size=cfg.vocab_size, min_count=cfg.min_count)
-    tokenizer = Tokenizer(vocab, max_len=cfg.max_len)
+    window = cfg.ngram_window or cfg.max_len
+    hasher = NgramHasher(len(vocab), cfg.ngram_buckets, cfg.ngrams, window) if cfg.ngrams else None
+    tokenizer = Tokenizer(vocab, max_len=cfg.max_len, ngrams=hasher)
     return Prepared(parts, tokenizer, {k: tokenizer.encode(v.texts) for k, v in parts.items()})
 
 
@@ -77,8 +88,14 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
     from training.progress import keras_progress
 
     seed_everything(cfg.seed)
+    ngrams = prep.tokenizer.ngrams
     model = build_sentiment_model(len(prep.tokenizer.vocab), cfg.max_len, cfg.arch, cfg.embed_dim, cfg.units,
-                                  cfg.dropout, cfg.learning_rate, embedding_matrix)
+                                  cfg.dropout, cfg.learning_rate, embedding_matrix, cfg.pooling,
+                                  ngrams.n_features if ngrams else 0, ngrams.width if ngrams else 0,
+                                  cfg.wide_l2)
+    warm: dict[str, Any] = {}
+    if ngrams is not None:
+        warm = init_wide(model, prep, cfg.seed, cfg.wide_idf, cfg.wide_warm_start)
     callbacks = [keras.callbacks.EarlyStopping("val_auc", mode="max", patience=cfg.patience,
                                                restore_best_weights=True),
                  keras_progress(cfg.epochs, f"sentiment {cfg.arch}")]
@@ -90,7 +107,81 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
                      epochs=cfg.epochs, batch_size=cfg.batch_size, class_weight=class_weights(y_tr),
                      callbacks=callbacks, verbose=0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1)
+    return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1,
+                     {"wide_warm_start": warm} if warm else {})
+
+
+def wide_idf(features: npt.NDArray[np.int64], n_features: int) -> npt.NDArray[np.float32]:
+    """Smoothed idf of each feature over the training texts (sklearn's: ln((1 + n) / (1 + df)) + 1)."""
+    rows, cols = np.nonzero(features)
+    pairs = np.unique(rows.astype(np.int64) * n_features + features[rows, cols])
+    df = np.bincount(pairs % n_features, minlength=n_features)
+    return (np.log((1.0 + len(features)) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def wide_matrix(features: npt.NDArray[np.int64], idf: npt.NDArray[np.float32]) -> Any:
+    """Exactly what ``HashedLinear`` multiplies its weights by, as a sparse matrix."""
+    from scipy import sparse
+
+    rows, cols = np.nonzero(features)
+    ids = features[rows, cols]
+    value = idf[ids].astype(np.float64)
+    norm = np.sqrt(np.bincount(rows, weights=value**2, minlength=len(features)))
+    data = value / np.maximum(norm[rows], 1e-6)
+    return sparse.csr_matrix((data, (rows, ids)), shape=(len(features), len(idf)))
+
+
+def init_wide(model: Any, prep: Prepared, seed: int, use_idf: bool = True,
+              warm_start: bool = True) -> dict[str, Any]:
+    """Set the wide branch's idf; with ``warm_start``, fit a balanced logistic regression on
+    exactly what ``HashedLinear`` computes and load its weights.
+
+    Joint training from zeros left the linear branch far behind the LSTM, which overfits in a
+    few epochs; started from the regression, the LSTM learns what the n-grams miss.
+    C is chosen on validation ROC-AUC.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    hasher = prep.tokenizer.ngrams
+    assert hasher is not None
+    start = prep.tokenizer.max_len
+    idf = (wide_idf(prep.encoded["train"][:, start:], hasher.n_features) if use_idf
+           else np.ones(hasher.n_features, np.float32))
+    if not warm_start:
+        layer = model.get_layer("wide_logit")
+        layer.set_weights([layer.get_weights()[0], idf])
+        return {}
+    x_tr, x_va = (wide_matrix(prep.encoded[k][:, start:], idf) for k in ("train", "val"))
+    y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
+    best: tuple[float, Any, float] = (-1.0, None, 0.0)
+    t0 = time.perf_counter()
+    for c in (1.0, 4.0, 16.0):
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        clf.fit(x_tr, y_tr)
+        auc = float(roc_auc_score(y_va, clf.decision_function(x_va)))
+        best = max(best, (auc, clf, c), key=lambda b: b[0])
+    auc, clf, c = best
+    model.get_layer("wide_logit").set_weights([clf.coef_[0].astype(np.float32), idf])
+    kernel, _ = model.get_layer("deep_logit").get_weights()
+    model.get_layer("deep_logit").set_weights([kernel, np.array([clf.intercept_[0]], np.float32)])
+    return {"C": c, "val_roc_auc": auc, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def calibrated(raw: dict[str, npt.NDArray[np.float64]], prep: Prepared,
+               enabled: bool = True) -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, Any]]:
+    """Calibration fitted on validation, applied to every part (as serving will)."""
+    if not enabled:
+        return raw, {}
+    cal = fit_calibration(raw["val"], prep.parts["val"].labels)
+    return {k: apply_calibration(v, cal) for k, v in raw.items()}, cal
+
+
+def calibration_report(raw: dict[str, npt.NDArray[np.float64]], cal_probs: dict[str, npt.NDArray[np.float64]],
+                       prep: Prepared) -> dict[str, float]:
+    """ECE (15 bins) before and after calibration, on validation and test."""
+    return {f"ece_{k}_{tag}": expected_calibration_error(prep.parts[k].labels, probs[k])
+            for tag, probs in (("raw", raw), ("calibrated", cal_probs)) for k in ("val", "test")}
 
 
 def tfidf_baseline(prep: Prepared, seed: int = 0) -> tuple[Any, dict[str, Any]]:
@@ -131,31 +222,42 @@ def lstm_probabilities(model: Any, prep: Prepared) -> dict[str, npt.NDArray[np.f
 
 
 def release_spec(cfg: SentimentConfig, prep: Prepared, fitted: FitResult, results: dict[str, Any],
-                 data_desc: dict[str, Any], embeddings_coverage: float | None) -> ReleaseSpec:
+                 data_desc: dict[str, Any], embeddings_coverage: float | None,
+                 calibration: dict[str, Any] | None = None) -> ReleaseSpec:
     counts = {k: {"n": len(v.labels), "negative": int(v.labels.sum())} for k, v in prep.parts.items()}
     training = {"data": data_desc, "split": list(cfg.split), "split_rule": "stratified random, seeded",
                 "counts": counts, **{k: v for k, v in asdict(cfg).items() if k != "split"},
                 "embeddings_coverage": embeddings_coverage, "epochs_trained": len(fitted.history["loss"]),
-                "best_epoch": fitted.best_epoch, "train_seconds": round(fitted.seconds, 1),
+                "best_epoch": fitted.best_epoch, "train_seconds": round(fitted.seconds, 1), **fitted.extra,
                 "history": fitted.history,
                 "label": "1 = negative; output p_negative", "class_weights": class_weights(
                     prep.parts["train"].labels)}
     lstm = results["lstm"]
     return ReleaseSpec(
         name=SENTIMENT_MODEL, kind="sentiment",
-        inputs=[TensorSpec("tokens", "int64", [None, cfg.max_len])],
+        inputs=[TensorSpec("tokens", "int64", [None, prep.tokenizer.width])],
         outputs=[TensorSpec("p_negative", "float32", [None, 1])],
         preprocessing=prep.tokenizer.params(VOCAB_FILE),
         thresholds={"escalation": lstm["threshold"]},  # the rule is in metrics.threshold_rule
         training=training,
         metrics={"test": lstm, "baseline_tfidf_logreg": results["baseline"],
                  "validation": results.get("validation", {}),
+                 "calibration": results.get("calibration", {}),
                  "threshold_rule": "highest threshold with validation negative recall >= "
-                                   f"{cfg.target_recall}"})
+                                   f"{cfg.target_recall}"
+                                   + (" (calibrated p_negative)" if calibration else "")},
+        calibration=calibration or {})
 
 
 def vocab_bytes(tokenizer: Tokenizer) -> bytes:
     return json.dumps(list(tokenizer.vocab), ensure_ascii=False).encode("utf-8")
+
+
+def reliability_curves(y: npt.NDArray[np.int64], probs: dict[str, Any]) -> dict[str, Any]:
+    if "raw" not in probs:
+        return {"LSTM": (y, probs["lstm"]), "TF-IDF + LR": (y, probs["baseline"])}
+    return {"LSTM (calibrated)": (y, probs["lstm"]), "LSTM (raw sigmoid)": (y, probs["raw"]),
+            "TF-IDF + LR (calibrated)": (y, probs["baseline"])}
 
 
 def write_reports(fitted: FitResult, prep: Prepared, probs: dict[str, Any], results: dict[str, Any],
@@ -174,8 +276,13 @@ def write_reports(fitted: FitResult, prep: Prepared, probs: dict[str, Any], resu
                                       f"LSTM on test, threshold {lstm['threshold']:.3f}"),
              reports.roc_curves({"LSTM": (y, probs["lstm"]), "TF-IDF + LR": (y, probs["baseline"])},
                                 report_dir / "sentiment_roc.png", "ROC on test (dot = escalation threshold)",
-                                {"LSTM": lstm["threshold"], "TF-IDF + LR": results["baseline"]["threshold"]})]
+                                {"LSTM": lstm["threshold"], "TF-IDF + LR": results["baseline"]["threshold"]}),
+             reports.reliability_diagram(reliability_curves(y, probs),
+                                         report_dir / "sentiment_reliability.png",
+                                         "Reliability on test (15 bins)")]
     states = np.asarray(encoder_model(fitted.model).predict(prep.encoded["test"], batch_size=512, verbose=0))
+    if states.ndim == 3:
+        states = states[:, -1, :]
     paths.append(reports.hidden_state_pca(states, y.astype(np.float64),
                                           report_dir / "sentiment_hidden_pca.png",
                                           "LSTM final state of test reviews (PCA)",

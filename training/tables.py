@@ -40,6 +40,50 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
             ("negative precision", lambda m: m["per_class"]["negative"]["precision"]),
             ("negative F1", lambda m: m["per_class"]["negative"]["f1"]),
             ("accuracy @0.5", lambda m: m["at_0_5"]["accuracy"]),
-            ("macro F1 @0.5", lambda m: m["at_0_5"]["macro_f1"]), ("n", lambda m: m["n"])]
+            ("macro F1 @0.5", lambda m: m["at_0_5"]["macro_f1"]),
+            ("ECE (15 bins)", lambda m: m.get("ece")), ("n", lambda m: m["n"])]
     rows = [[label, *(get(results[n]) for n in names)] for label, get in spec]
     return markdown(["metric", *names], rows)
+
+
+def variants_table(result: dict[str, Any]) -> str:
+    """``training.sentiment_variants`` JSON -> one row per variant, validation figures only."""
+    headers = ["variant", "arch", "units", "pooling", "n-grams", "idf", "buckets", "wide start", "dropout",
+               "val ROC-AUC", "val AP", "val neg. precision @ recall 0.90", "epochs (best)", "train s"]
+    rows = []
+    for name, v in result["variants"].items():
+        c = v["config"]
+        wide = bool(c.get("ngrams"))
+        rows.append([name, c["arch"], c["units"], c.get("pooling", "last"), c.get("ngrams") or "-",
+                     ("yes" if c.get("wide_idf", False) else "no") if wide else "-",
+                     c.get("ngram_buckets") if wide else "-",
+                     ("LR" if c.get("wide_warm_start", False) else "zeros") if wide else "-",
+                     c["dropout"], v["val_roc_auc"], v["val_average_precision"],
+                     v["val_neg_precision_at_recall"], f"{v['epochs']} ({v['best_epoch']})",
+                     v["train_seconds"]])
+    b = result["baseline"]
+    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-",
+                 b["val_roc_auc"], b["val_average_precision"], b["val_neg_precision_at_recall"], "-",
+                 b["seconds"]])
+    return markdown(headers, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.tables METRICS.json``: Markdown tables of a sentiment run or variant search."""
+    import json
+    import sys
+    from pathlib import Path
+
+    for path in argv if argv is not None else sys.argv[1:]:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        print(f"<!-- rendered from {path} by python -m training.tables -->")
+        if "variants" in data:
+            print(variants_table(data))
+        else:
+            print(sentiment_table({"wide & deep LSTM": data["lstm"], "TF-IDF + LR": data["baseline"]}))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

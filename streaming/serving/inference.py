@@ -18,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from export.calibration import apply_calibration
 from export.errors import ModelError
 from export.manifest import Manifest, read_manifest, shapes_match, verify_hash
 from export.preprocessing import NORMALISATION_ID, denormalise_forecasts, normalise_windows
-from export.tokenizer import TOKENIZER_ID, Tokenizer, load_tokenizer
+from export.tokenizer import TOKENIZER_IDS, Tokenizer, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,10 @@ class Forecaster:
 
 
 class SentimentClassifier:
-    """``p_negative`` for a batch of texts, tokenised with the model's own vocabulary."""
+    """``p_negative`` for a batch of texts, tokenised with the model's own vocabulary.
+
+    The graph's output goes through the manifest's calibration (numpy) when it has one.
+    """
 
     def __init__(self, manifest: Manifest, runner: Runner, tokenizer: Tokenizer) -> None:
         self.manifest = manifest
@@ -145,7 +149,8 @@ class SentimentClassifier:
 
     def predict(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         out = self.runner.run(self.tokenizer.encode(texts))
-        return np.clip(np.asarray(out, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        p = np.clip(np.asarray(out, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        return apply_calibration(p, self.manifest.calibration) if self.manifest.calibration else p
 
 
 def load_forecaster(model_dir: Path, threads: int = 1, wide_threads: int = 0) -> Forecaster:
@@ -159,12 +164,16 @@ def load_forecaster(model_dir: Path, threads: int = 1, wide_threads: int = 0) ->
 def load_sentiment(model_dir: Path, threads: int = 1, wide_threads: int = 0) -> SentimentClassifier:
     manifest, runner = open_verified(model_dir, "sentiment", threads, wide_threads)
     pre = manifest.preprocessing
-    if pre.get("id") != TOKENIZER_ID:
+    if pre.get("id") not in TOKENIZER_IDS:
         raise ModelError(f"unsupported tokenizer {pre.get('id')!r}", model_dir=model_dir)
     vocab = (model_dir / str(pre["vocab_file"])).resolve()
     if model_dir.resolve() not in vocab.parents or not vocab.is_file():
         raise ModelError("vocabulary file missing or outside the model directory", model_dir=model_dir)
-    tokenizer = load_tokenizer(vocab, int(pre["max_len"]), str(pre["pattern"]))
+    try:
+        tokenizer = load_tokenizer(vocab, int(pre["max_len"]), str(pre["pattern"]), pre.get("ngrams"))
+        apply_calibration(np.array([0.5]), manifest.calibration)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"unusable preprocessing or calibration: {exc}", model_dir=model_dir) from exc
     classifier = SentimentClassifier(manifest, runner, tokenizer)
     _probe(classifier.predict(["probe text", "another"]), 2, model_dir)
     return classifier

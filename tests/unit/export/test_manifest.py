@@ -71,3 +71,16 @@ def test_graph_that_disagrees_with_the_manifest_is_refused() -> None:
         check_graph(data, TensorSpec("window", "float32", [None, 30, 1]), out)
     with pytest.raises(ModelError, match="tensors"):
         check_graph(data, TensorSpec("tokens", "int64", [None, 60]), out)
+
+
+def test_calibration_block_round_trips_and_defaults_to_none(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    data = forecast_onnx()
+    cal = {"id": "logit_temperature_bias_v1", "temperature": 1.7, "bias": -0.4, "n": 10}
+    target = write_model_dir(tmp_path, replace(_manifest(data), calibration=cal), data)
+    assert read_manifest(target).calibration == cal
+    raw = json.loads((target / "manifest.json").read_text())
+    del raw["calibration"]  # a manifest written before the field existed
+    (target / "manifest.json").write_text(json.dumps(raw))
+    assert read_manifest(target).calibration == {}

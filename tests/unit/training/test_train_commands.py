@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,40 @@ def test_sentiment_train_export_evaluate(reviews_csv: Path, tmp_path: Path,
     manifest = read_manifest(version)
     assert (version / "vocab.json").is_file() and manifest.preprocessing["max_len"] == 16
     assert 0.0 <= manifest.thresholds["escalation"] <= 1.0
-    assert len(list((tmp_path / "report").glob("*.png"))) == 4
+    assert len(list((tmp_path / "report").glob("*.png"))) == 5
     capsys.readouterr()
     assert _run(["evaluate", "sentiment", "--model", str(version), "--csv", str(reviews_csv), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["threshold"] == manifest.thresholds["escalation"]
     assert result["per_class"]["negative"]["recall"] > 0.5 and result["n"] > 200
+
+
+def test_wide_deep_sentiment_is_calibrated_exported_and_reloaded(reviews_csv: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    models, run = tmp_path / "models", tmp_path / "run"
+    assert _run(["train", "sentiment", "--csv", str(reviews_csv), "--text-col", "Title,Review Text",
+                 "--label-col", "Rating", "--epochs", "2", "--max-len", "16", "--embed-dim", "8",
+                 "--units", "4", "--arch", "bidirectional", "--pooling", "maxmean", "--ngrams", "2",
+                 "--ngram-buckets", "512", "--run-dir", str(run), "--export-to", str(models),
+                 "--metrics-out", str(tmp_path / "metrics.json")]) == 0
+    [version] = (models / "feedback-sentiment").iterdir()
+    manifest = read_manifest(version)
+    ngrams = manifest.preprocessing["ngrams"]
+    assert manifest.preprocessing["id"] == "word_lower_ngram_hash_v1" and ngrams["max_n"] == 2
+    assert manifest.inputs[0].shape == [None, 16 + ngrams["width"]]
+    assert manifest.calibration["id"] == "logit_temperature_bias_v1"
+    assert manifest.calibration["temperature"] > 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"ece_test_raw", "ece_test_calibrated"} <= set(metrics["calibration"])
+    assert metrics["lstm"]["ece"] == pytest.approx(metrics["calibration"]["ece_test_calibrated"])
+    capsys.readouterr()
+    assert _run(["evaluate", "sentiment", "--model", str(version), "--csv", str(reviews_csv), "--json",
+                 "--part", "test"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # onnxruntime + numpy calibration re-create the training-time test figures
+    assert result["roc_auc"] == pytest.approx(metrics["lstm"]["roc_auc"], abs=1e-6)
+    assert result["ece"] == pytest.approx(metrics["lstm"]["ece"], abs=1e-5)
+    shutil.rmtree(models)
+    assert _run(["export", str(run), "--to", str(models)]) == 0  # the saved run reloads its custom layers
+    [again] = (models / "feedback-sentiment").iterdir()
+    assert read_manifest(again).calibration == manifest.calibration
