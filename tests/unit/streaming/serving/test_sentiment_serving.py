@@ -22,7 +22,7 @@ from export.manifest import (
     write_model_dir,
 )
 from export.tokenizer import NgramHasher, Tokenizer, build_vocab
-from streaming.inference import load_sentiment
+from streaming.serving.inference import load_sentiment
 
 TEXTS = ["not good at all", "this is good", "good", "it is not what i wanted"]
 
