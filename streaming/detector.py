@@ -28,7 +28,7 @@ _LAYOUT = -2.0  # first element of a serialised state of this design (older layo
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
-    threshold: float = 0.6  # on the [0, 1) score; 0.6 = 1.5 times the recent record
+    threshold: float = 0.6  # on the [0, 1) score: 1.5 times the recent record
     cooldown: int = 10  # ticks after a flag that may not flag (the score is still reported)
     # Severity bands as multiples of the threshold's record ratio (low, medium, high, critical).
     bands: tuple[float, float, float] = (1.5, 2.5, 5.0)
@@ -102,9 +102,9 @@ class ResidualDetector:
         """
         armed = self.armed(state)
         if value is None or not math.isfinite(value):
-            ratio = self.series.combine(self.series.ratios(state.series, residual))
+            ratio = self.series.ratio(state.series, residual)
         else:
-            ratio = self.series.combine(self.series.ratios(state.series, value, residual))
+            ratio = self.series.ratio(state.series, value, residual)
         score = ratio / (1.0 + ratio)
         flagged = armed and score >= self.config.threshold
         if state.cooldown > 0:

@@ -3,13 +3,16 @@
 Why this design: real series differ wildly in scale, noise, quantisation and shape, so a
 score in σ (Gaussian tails) is not comparable across them. Each component here reduces
 the stream to a non-negative *surprise statistic* ``d`` and compares it with the largest
-value the series itself produced recently, ``R = d / D`` (``D`` is a running maximum that
-forgets by a factor ``1 - 1/memory`` per tick). ``R > 1`` means "more extreme than
-anything in the last ~memory ticks", an empirical tail probability below ~1/memory
-whatever the distribution, so one threshold serves every series (the generalisation of
-the "new min / new max" detector). A record may raise ``D`` by at most ``grow`` per tick,
-so one huge outlier does not hide the next anomaly, while a real regime change is
-absorbed within a few ticks.
+value the series itself produced, ``R = d / D``: ``D`` is a running maximum that forgets
+by a factor ``1 - 1/(memory + age_weight * age)`` per tick. ``R > 1`` means "more extreme
+than anything in the series' history", an empirical tail probability whatever the
+distribution (the generalisation of the "new min / new max" detector); because the memory
+grows with the series' age, chance records grow only like ``log(length)``, so long and
+short series raise similar numbers of false alarms and one threshold serves them all.
+The k-th record in a row may raise ``D`` by at most ``grow**k``, so one outlier does not
+hide the next one of similar size, while a real regime change is absorbed in a few ticks.
+After an event of ratio ``R`` the next ticks are scored against ``R`` (decaying back to 1
+over ``refractory`` ticks): the rest of the same event does not re-fire.
 
 Components (each can be switched off for ablations):
 
@@ -18,10 +21,11 @@ Components (each can be switched off for ablations):
   (the worker passes the LSTM's);
 * ``shift``: a fast running mean against the slow one (sustained level shifts);
 * ``vol``: a fast running mean of absolute changes (variance changes);
-* ``stuck``: the length of a run of identical values (frozen feeds);
+* ``stuck``: the length of a run of identical values (frozen feeds; off by default);
 * ``shape``: distance of the latest subsequence (on a series decimated by ``shape_dec``)
   to its nearest neighbour in the recent past (matrix-profile discord, as in KNN-CAD), computed
-  every ``shape_every`` decimated points so its numpy cost is amortised.
+  every ``shape_every`` decimated points so its numpy cost is amortised;
+* ``fine`` (off by default): the same on the raw series with short subsequences.
 
 The combined score is the largest ratio, mapped to ``[0, 1)`` as ``R / (1 + R)`` (a new
 record scores 0.5). Everything is causal: a tick is scored before it updates the state.
@@ -35,23 +39,28 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import numpy.typing as npt
 
-COMPONENTS = ("level", "jump", "shift", "vol", "stuck", "shape")
+COMPONENTS = ("level", "jump", "shift", "vol", "stuck", "shape", "fine")
 R_CAP = 100.0  # keeps the product of ratios finite
 
 
 @dataclass(frozen=True, slots=True)
 class SeriesConfig:
     warmup: int = 50  # ticks before any non-zero score
-    slow: float = 0.002  # EW weight of the slow mean (~500-tick memory)
+    slow: float = 0.005  # EW weight of the slow mean (~200-tick memory)
     fast: float = 0.1  # EW weight of the fast mean and volatility (~10 ticks)
-    memory: int = 2000  # ticks over which a record's reference decays by 1/e
+    memory: int = 100  # ticks over which a record's reference decays by 1/e, plus age_weight * age
+    age_weight: float = 2.0
+    refractory: int = 5  # ticks over which an event's level decays back (0: no hold)
     grow: float = 1.1  # the k-th record in a row raises its reference by at most grow**k
     components: tuple[str, ...] = ("level", "jump", "shift", "vol", "shape")
     shape_dec: int = 4  # raw ticks averaged into one point of the shape series
     shape_len: int = 32  # subsequence length in decimated points
     shape_hist: int = 1024  # decimated points of history searched for a neighbour
     shape_every: int = 4  # search every this many decimated points
-    combine: str = "product"  # "max": largest ratio; "product": product of the ratios above 1
+    fine_len: int = 16  # the "fine" shape component: raw points per subsequence
+    fine_hist: int = 512  # raw points of history it searches
+    fine_every: int = 4  # search every this many ticks
+    combine: str = "max"  # "max": largest ratio; "product": product of the ratios above 1
 
 
 @dataclass(slots=True)
@@ -64,21 +73,23 @@ class SeriesState:
     vol: float = 0.0
     last: float = math.nan
     run: int = 0
+    hold: float = 1.0
     dec_sum: float = 0.0
     dec_n: int = 0
     dec_count: int = 0
     refs: list[float] = field(default_factory=lambda: [0.0] * len(COMPONENTS))
     streaks: list[float] = field(default_factory=lambda: [0.0] * len(COMPONENTS))
     shape_buf: list[float] = field(default_factory=list)
+    fine_buf: list[float] = field(default_factory=list)
 
     def to_list(self) -> list[float]:
-        scalars = [float(getattr(self, f.name)) for f in fields(self)[:-3]]
+        scalars = [float(getattr(self, f.name)) for f in fields(self)[:-4]]
         return (scalars + list(self.refs) + list(self.streaks) + [float(len(self.shape_buf))]
-                + list(self.shape_buf))
+                + list(self.shape_buf) + list(self.fine_buf))
 
     @classmethod
     def from_list(cls, values: list[float]) -> SeriesState:
-        k, c = len(fields(cls)) - 3, len(COMPONENTS)
+        k, c = len(fields(cls)) - 4, len(COMPONENTS)
         s = cls(*values[:k])  # type: ignore[arg-type]
         for name in ("n", "run", "dec_n", "dec_count"):
             setattr(s, name, int(getattr(s, name)))
@@ -87,6 +98,7 @@ class SeriesState:
         nb = int(values[k + 2 * c])
         start = k + 2 * c + 1
         s.shape_buf = [float(v) for v in values[start:start + nb]]
+        s.fine_buf = [float(v) for v in values[start + nb:]]
         return s
 
 
@@ -102,11 +114,27 @@ class SeriesDetector:
         self.config = config or SeriesConfig()
         c = self.config
         self._on = [name in c.components for name in COMPONENTS]
-        self._decay = 1.0 - 1.0 / c.memory
+        self._hold_decay = 1.0 - 1.0 / c.refractory if c.refractory > 0 else 0.0
 
     def update(self, state: SeriesState, value: float, residual: float | None = None) -> float:
         """Score ``value`` (and the caller's forecast residual, if any) in [0, 1); update state."""
-        return unit(self.combine(self.ratios(state, value, residual)))
+        return unit(self.ratio(state, value, residual))
+
+    def ratio(self, state: SeriesState, value: float, residual: float | None = None) -> float:
+        """The combined ratio of this tick, relative to the last event while it is held.
+
+        After an event of ratio ``R`` (a record), the following ticks are scored against
+        ``R`` (decaying back to 1 over ``refractory`` ticks): the rest of the same event
+        does not re-fire, a larger one still does.
+        """
+        r = self.combine(self.ratios(state, value, residual))
+        if self.config.refractory <= 0:
+            return r
+        out = r / state.hold
+        if r > state.hold:
+            state.hold = r
+        state.hold = 1.0 + (state.hold - 1.0) * self._hold_decay
+        return out
 
     def combine(self, ratios: list[float]) -> float:
         """One ratio from the components': records in several at once multiply."""
@@ -130,12 +158,17 @@ class SeriesDetector:
         same = step == 0.0
         s.run = s.run + 1 if same else 0
         stats = [abs(value - s.mean), jump, abs(s.fast_mean + c.fast * (value - s.fast_mean) - s.mean),
-                 s.vol + c.fast * (abs(step) - s.vol), float(s.run), -1.0]
+                 s.vol + c.fast * (abs(step) - s.vol), float(s.run), -1.0, -1.0]
         if self._on[5]:
             stats[5] = self._shape(s, value)
+        if self._on[6]:
+            stats[6] = self._fine(s, value)
         warm = s.n >= c.warmup
         ratios = [0.0] * len(COMPONENTS)
         refs, streaks = s.refs, s.streaks
+        # The memory grows with the series' age: records get rarer as the history lengthens,
+        # so a long series raises about as few false alarms as a short one (log n records).
+        decay = 1.0 - 1.0 / (c.memory + c.age_weight * s.n)
         for i, d in enumerate(stats):
             if d < 0.0 or not self._on[i]:
                 continue
@@ -145,7 +178,7 @@ class SeriesDetector:
                 continue
             if d <= ref:
                 ratios[i] = d / ref if ref > 0.0 else 0.0
-                refs[i] = max(ref * self._decay, d)
+                refs[i] = max(ref * decay, d)
                 streaks[i] = 0.0
             else:
                 # Nothing but zeros so far: a first change is a record of unknown size (ratio 1).
@@ -181,6 +214,18 @@ class SeriesDetector:
         if s.dec_count % c.shape_every or len(buf) < 4 * m:
             return -1.0
         return nn_distance(np.asarray(buf), m)
+
+    def _fine(self, s: SeriesState, value: float) -> float:
+        """The same nearest-neighbour distance on the raw series, short subsequences."""
+        c = self.config
+        buf = s.fine_buf
+        buf.append(value)
+        cap = c.fine_hist + 2 * c.fine_len
+        if len(buf) > cap:
+            del buf[: len(buf) - cap]
+        if s.n % c.fine_every or len(buf) < 4 * c.fine_len:
+            return -1.0
+        return nn_distance(np.asarray(buf), c.fine_len)
 
 
 def nn_distance(seq: npt.NDArray[np.float64], m: int) -> float:
