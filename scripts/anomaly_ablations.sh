@@ -24,4 +24,4 @@ run 06-plus-fine components=level+jump+shift+vol+shape+fine
 run 07-plus-stuck components=level+jump+shift+vol+shape+stuck
 run 08-fixed-memory-2000 memory=2000 age_weight=0
 run 09-no-refractory refractory=0
-run 10-max-not-product combine=max
+run 10-product-not-max combine=product

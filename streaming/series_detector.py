@@ -25,7 +25,9 @@ Components (each can be switched off for ablations):
 * ``shape``: distance of the latest subsequence (on a series decimated by ``shape_dec``)
   to its nearest neighbour in the recent past (matrix-profile discord, as in KNN-CAD), computed
   every ``shape_every`` decimated points so its numpy cost is amortised;
-* ``fine`` (off by default): the same on the raw series with short subsequences.
+* ``fine`` (off by default): the same on the raw series with short subsequences;
+* ``resid``: only when the caller passes a forecast residual (the worker: the LSTM's), that
+  residual in σ of its own robust running statistics, ``resid_sigmas`` σ being a ratio of 1.
 
 The combined score is the largest ratio, mapped to ``[0, 1)`` as ``R / (1 + R)`` (a new
 record scores 0.5). Everything is causal: a tick is scored before it updates the state.
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import numpy.typing as npt
 
-COMPONENTS = ("level", "jump", "shift", "vol", "stuck", "shape", "fine")
+COMPONENTS = ("level", "jump", "shift", "vol", "stuck", "shape", "fine", "resid")
 R_CAP = 100.0  # keeps the product of ratios finite
 
 
@@ -52,7 +54,7 @@ class SeriesConfig:
     age_weight: float = 2.0
     refractory: int = 5  # ticks over which an event's level decays back (0: no hold)
     grow: float = 1.1  # the k-th record in a row raises its reference by at most grow**k
-    components: tuple[str, ...] = ("level", "jump", "shift", "vol", "shape")
+    components: tuple[str, ...] = ("level", "jump", "shift", "vol", "shape", "resid")
     shape_dec: int = 4  # raw ticks averaged into one point of the shape series
     shape_len: int = 32  # subsequence length in decimated points
     shape_hist: int = 1024  # decimated points of history searched for a neighbour
@@ -60,6 +62,8 @@ class SeriesConfig:
     fine_len: int = 16  # the "fine" shape component: raw points per subsequence
     fine_hist: int = 512  # raw points of history it searches
     fine_every: int = 4  # search every this many ticks
+    resid_sigmas: float = 4.0  # "resid": a forecast residual this many σ out is a ratio of 1
+    resid_alpha: float = 0.02  # EW weight of the residual's mean and variance (~50 ticks)
     combine: str = "max"  # "max": largest ratio; "product": product of the ratios above 1
 
 
@@ -74,6 +78,10 @@ class SeriesState:
     last: float = math.nan
     run: int = 0
     hold: float = 1.0
+    res_n: int = 0
+    res_mean: float = 0.0
+    res_var: float = 0.0
+    res_prev: float = 0.0
     dec_sum: float = 0.0
     dec_n: int = 0
     dec_count: int = 0
@@ -91,7 +99,7 @@ class SeriesState:
     def from_list(cls, values: list[float]) -> SeriesState:
         k, c = len(fields(cls)) - 4, len(COMPONENTS)
         s = cls(*values[:k])  # type: ignore[arg-type]
-        for name in ("n", "run", "dec_n", "dec_count"):
+        for name in ("n", "run", "dec_n", "dec_count", "res_n"):
             setattr(s, name, int(getattr(s, name)))
         s.refs = [float(v) for v in values[k:k + c]]
         s.streaks = [float(v) for v in values[k + c:k + 2 * c]]
@@ -165,6 +173,9 @@ class SeriesDetector:
             stats[6] = self._fine(s, value)
         warm = s.n >= c.warmup
         ratios = [0.0] * len(COMPONENTS)
+        if self._on[7] and residual is not None and math.isfinite(residual):
+            z_ratio = self._resid(s, residual)
+            ratios[7] = z_ratio if warm else 0.0
         refs, streaks = s.refs, s.streaks
         # The memory grows with the series' age: records get rarer as the history lengthens,
         # so a long series raises about as few false alarms as a short one (log n records).
@@ -195,6 +206,30 @@ class SeriesDetector:
         s.vol += c.fast * (abs(step) - s.vol)
         s.last = value
         return ratios
+
+    def _resid(self, s: SeriesState, residual: float) -> float:
+        """A forecast residual in σ of its own robust running statistics, as a ratio.
+
+        Why beside the record ratios: a forecaster's residuals are close to white noise, so
+        their σ is a calibrated scale and repeated spikes of the same size all count (a record
+        detector sees only the first); ``resid_sigmas`` σ is a ratio of 1. A spike in the value
+        makes the residual go +s then -s: two consecutive residuals of opposite sign also score
+        as ``(|z_prev| + |z|) / sqrt(2)`` (the matched filter of a one-tick spike).
+        """
+        c = self.config
+        sigma = math.sqrt(s.res_var)
+        z = (residual - s.res_mean) / sigma if s.res_n >= 2 and sigma > 0.0 else 0.0
+        if abs(z) < 4.0 or s.res_n < 20:  # outliers are scored, not learned
+            s.res_n += 1
+            a = max(c.resid_alpha, 1.0 / s.res_n)
+            lo, hi = s.res_mean - 3 * sigma, s.res_mean + 3 * sigma
+            r = residual if s.res_n < 5 else min(max(residual, lo), hi)
+            delta = r - s.res_mean
+            s.res_mean += a * delta
+            s.res_var = (1 - a) * (s.res_var + a * delta * delta)
+        prev, s.res_prev = s.res_prev, z
+        pair = (abs(prev) + abs(z)) / math.sqrt(2.0) if prev * z < 0.0 else 0.0
+        return max(abs(z), pair) / c.resid_sigmas
 
     def _shape(self, s: SeriesState, value: float) -> float:
         """Nearest-neighbour distance of the newest decimated subsequence, or -1 (not computed)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
@@ -134,3 +135,22 @@ def test_severity_bands() -> None:
     det = ResidualDetector(DetectorConfig(threshold=0.5, bands=(2.0, 3.0, 5.0)))
     ratio = [1.0, 2.01, 3.01, 5.01]
     assert [det.severity(r / (1 + r)) for r in ratio] == ["low", "medium", "high", "critical"]
+
+
+def test_forecast_residual_catches_repeated_spikes_of_the_same_size() -> None:
+    """With a residual (the worker's LSTM), every 6σ price spike counts, not only the first."""
+    det, state = ResidualDetector(), DetectorState()
+    rng = random.Random(9)
+    price, flagged = 100.0, []
+    for i in range(3000):
+        ret = rng.gauss(0, 0.001)
+        spike = i % 500 == 250 and i > 500
+        value = price * math.exp(ret + (0.006 if spike else 0.0))
+        r = det.score_one(state, math.log(value / price), value=value)
+        if r.is_anomaly:
+            flagged.append(i)
+        if not spike:
+            price = value
+    spikes = [i for i in range(3000) if i % 500 == 250 and i > 500]
+    assert all(any(i <= f <= i + 1 for f in flagged) for i in spikes), (flagged, spikes)
+    assert len(flagged) <= len(spikes) + 2
