@@ -225,7 +225,9 @@ def build_report(results: list[FileResult], labelled: bool, options: dict[str, A
         for d in detectors:
             ev = [events[d][i] for i in idx]
             best, fixed = sweep(ev), score_at(ev, shipped[d])
-            row[d] = {"swept": {"score": best.score, "threshold": best.threshold},
+            # No threshold beats silence: JSON has no Infinity, say null.
+            swept_at = best.threshold if math.isfinite(best.threshold) else None
+            row[d] = {"swept": {"score": best.score, "threshold": swept_at},
                       "shipped": {"score": fixed.score, "threshold": shipped[d]},
                       "points_shipped": _point_pr(subset, d, shipped[d]),
                       "points_swept": _point_pr(subset, d, best.threshold),

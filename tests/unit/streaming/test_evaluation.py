@@ -154,6 +154,7 @@ def test_defects_are_ignored_counted_and_output_stays_aligned(tmp_path: Path,
         assert len(out) == n + 1
     with (tmp_path / "o" / "flat.csv").open() as fh:
         assert {r[2] for r in list(csv.reader(fh))[1:]} == {"0.0"}
+    assert report["groups"]["ALL"]["served"]["swept"]["threshold"] is None  # no labels: strict JSON
 
 
 def test_series_accepts_rows_like_the_worker() -> None:
