@@ -61,8 +61,8 @@ class Settings:
     pipeline_depth: int = 0
     producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)
     producer_max_batch_bytes: int = 16_384
-    anomaly_threshold: float = 6.0
-    detector_warmup: int = 30
+    anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)
+    detector_warmup: int = 50
     max_message_bytes: int = 1_048_576
     inference_threads: int = 1
     # Threads for batches of >= 128 rows (bundles); 0 or <= inference_threads: one session only.

@@ -1,10 +1,9 @@
-"""Point scorers the harness steps one residual at a time.
+"""Point scorers the harness steps one tick at a time; both return a score in [0, 1).
 
-``AdaptiveScorer`` wraps the production :class:`ResidualDetector`; ``RollingZScore``
-is the textbook baseline we compare it with: mean and standard deviation of the last
-``window`` residuals (returns, with the naive forecaster), no robustness, no re-arming.
-Both return an *effective* score, 0 while the detector may not flag (warm-up,
-cooldown), so that ``score >= threshold`` holds exactly when the point is flagged.
+``AdaptiveScorer`` wraps the served :class:`ResidualDetector` (its ``anomaly_score``);
+``RollingZScore`` is the textbook baseline: mean and standard deviation of the last
+``window`` residuals, no robustness, its σ score ``s`` mapped to ``s / (s + threshold)``
+so that its own threshold sits at 0.5.
 """
 
 from __future__ import annotations
@@ -32,19 +31,15 @@ class AdaptiveScorer:
         self.use_time = use_time
 
     def step(self, residual: float, ts: float, value: float) -> tuple[float, bool]:
-        armed = self.detector.armed(self.state)
         result = self.detector.score_one(self.state, residual, ts=ts if self.use_time else None,
                                          value=value)
-        if result.is_anomaly:
-            return result.score, True
-        # Not flagged: keep the effective score strictly under the threshold.
-        below = math.nextafter(self.threshold, 0.0)
-        return (min(result.score, below) if armed else 0.0), False
+        return result.score, result.is_anomaly
 
 
 class RollingZScore:
     def __init__(self, threshold: float = 6.0, window: int = 100, min_sigma: float = 1e-5) -> None:
-        self.threshold = threshold
+        self.sigmas = threshold
+        self.threshold = 0.5
         self.min_sigma = min_sigma
         self.past: deque[float] = deque(maxlen=window)
 
@@ -55,15 +50,15 @@ class RollingZScore:
             mean = sum(self.past) / n
             var = sum((x - mean) ** 2 for x in self.past) / (n - 1)
             score = abs(residual - mean) / max(math.sqrt(var), self.min_sigma)
-        self.past.append(residual)
-        return score, score >= self.threshold
+        if math.isfinite(residual):
+            self.past.append(residual)
+        return score / (score + self.sigmas), score >= self.sigmas
 
 
-def make_scorer(name: str, config: DetectorConfig | float, use_time: bool = True) -> PointScorer:
-    """A fresh scorer; ``config`` may be just the threshold."""
-    cfg = config if isinstance(config, DetectorConfig) else DetectorConfig(threshold=config)
+def make_scorer(name: str, config: DetectorConfig | None = None, use_time: bool = True) -> PointScorer:
+    """A fresh scorer (``config`` applies to the served detector)."""
     if name == "adaptive":
-        return AdaptiveScorer(cfg, use_time)
+        return AdaptiveScorer(config, use_time)
     if name == "zscore":
-        return RollingZScore(cfg.threshold, min_sigma=cfg.min_sigma)
+        return RollingZScore()
     raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")

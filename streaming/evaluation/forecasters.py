@@ -27,7 +27,7 @@ from streaming.settings import REPO_ROOT
 
 FloatArray = npt.NDArray[np.float64]
 Mode = Literal["log", "linear"]
-FORECASTERS = ("lstm", "naive", "ewma")
+FORECASTERS = ("none", "lstm", "naive", "ewma")
 _EWMA_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 1.0)
 
 
@@ -71,6 +71,18 @@ def naive_forecasts(values: FloatArray) -> FloatArray:
     out = np.full(values.shape, np.nan)
     out[1:] = values[:-1]
     return out
+
+
+class NoForecaster:
+    """No forecast (NaN residuals): the detector uses the value's own one-step change."""
+
+    name = "none"
+
+    def fit(self, prefix: FloatArray, space: ResidualSpace) -> None:
+        return None
+
+    def forecasts(self, values: FloatArray, space: ResidualSpace) -> FloatArray:
+        return np.full(values.shape, np.nan)
 
 
 class NaiveForecaster:
@@ -141,6 +153,8 @@ class LstmForecaster:
 
 
 def make_forecaster(name: str, models_dir: Path | None = None) -> CausalForecaster:
+    if name == "none":
+        return NoForecaster()
     if name == "naive":
         return NaiveForecaster()
     if name == "ewma":

@@ -1,147 +1,156 @@
+"""The served detector: record-ratio score in [0, 1), flags, cooldown, state round trip."""
+
 from __future__ import annotations
 
 import json
+import math
 import random
 
+import numpy as np
+import pytest
+
 from streaming.core.detector import DetectorConfig, DetectorState, ResidualDetector
+from streaming.core.series_detector import COMPONENTS, SeriesConfig, SeriesDetector, SeriesState, nn_distance
 
 
-def _warm(detector: ResidualDetector, state: DetectorState, n: int = 200, sigma: float = 0.01,
-          seed: int = 0) -> random.Random:
+def _noise(n: int, seed: int = 0, sigma: float = 1.0) -> list[float]:
     rng = random.Random(seed)
-    for _ in range(n):
-        detector.score_one(state, rng.gauss(0, sigma))
-    return rng
+    return [10.0 + rng.gauss(0, sigma) for _ in range(n)]
 
 
-def test_no_flag_during_warmup_even_for_huge_residuals() -> None:
-    det, state = ResidualDetector(DetectorConfig(warmup=30)), DetectorState()
-    _warm(det, state, n=10)
-    assert not det.score_one(state, 1.0).is_anomaly
+def _feed(det: ResidualDetector, state: DetectorState, values: list[float]) -> list[float]:
+    return [det.score_one(state, 0.0, value=v).score for v in values]
 
 
-def test_no_flag_on_gaussian_noise() -> None:
+def test_no_score_during_warmup_even_for_huge_values() -> None:
     det, state = ResidualDetector(), DetectorState()
-    rng = _warm(det, state)
-    flags = sum(det.score_one(state, rng.gauss(0, 0.01)).is_anomaly for _ in range(20_000))
-    # 6σ point/pair statistics: ~0.1 expected; the drift CUSUM adds ~0.3 per 1,000 ticks.
-    assert flags <= 15
+    scores = _feed(det, state, _noise(20) + [1e6])
+    assert scores == [0.0] * 21
 
 
-def test_flags_a_spike_with_severity_from_score() -> None:
+def test_scores_are_in_unit_interval_and_noise_rarely_flags() -> None:
     det, state = ResidualDetector(), DetectorState()
-    _warm(det, state)
-    result = det.score_one(state, 0.2)  # ~20σ
-    assert result.is_anomaly and result.severity == "critical" and result.score > 15
+    values = _noise(20_000, seed=1)
+    flags = 0
+    for v in values:
+        r = det.score_one(state, 0.0, value=v)
+        assert 0.0 <= r.score < 1.0
+        flags += r.is_anomaly
+    # Records of Gaussian noise 1.5 times the recent record are rare: ~0.05 % of ticks at most.
+    assert flags <= 10
 
 
-def test_cooldown_rearms_after_n_ticks() -> None:
+def test_scale_free_the_same_series_in_other_units_scores_the_same() -> None:
+    values = _noise(3000, seed=2)
+    values[2500] += 8.0
+    a = _feed(ResidualDetector(), DetectorState(), values)
+    b = _feed(ResidualDetector(), DetectorState(), [1000.0 * v - 7.0 for v in values])
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    assert a[2500] == max(a) and a[2500] >= 0.7
+
+
+def test_spike_flags_with_severity_then_cools_down() -> None:
     det, state = ResidualDetector(DetectorConfig(cooldown=3)), DetectorState()
-    rng = _warm(det, state)
-    assert det.score_one(state, 0.2).is_anomaly
-    assert not det.score_one(state, -0.2).is_anomaly  # the reversal is the same event
-    for _ in range(2):
-        det.score_one(state, rng.gauss(0, 0.01))
-    assert det.score_one(state, 0.2).is_anomaly
+    _feed(det, state, _noise(3000, seed=3))
+    spike = det.score_one(state, 0.0, value=40.0)
+    assert spike.is_anomaly and spike.severity in ("high", "critical") and spike.ratio > 10
+    after = [det.score_one(state, 0.0, value=10.0) for _ in range(3)]
+    assert not any(r.is_anomaly for r in after)  # the reversion is the same event (cooldown)
 
 
-def test_one_alert_per_event_until_the_score_falls() -> None:
-    """Hysteresis: a sustained excursion fires once, not once per cooldown period."""
-    det, state = ResidualDetector(DetectorConfig(cooldown=2, drift_h=0)), DetectorState()
-    rng = _warm(det, state)
-    flags = [det.score_one(state, 0.1 * (1 if i % 2 else -1)).is_anomaly for i in range(20)]
-    assert sum(flags) == 1
-    det.score_one(state, rng.gauss(0, 0.001))  # quiet: re-arms (the cooldown is over)
-    # 20 excursions in a row were taken as a new regime (``rebase``), so sigma grew: 1.0 is still far out.
-    assert det.score_one(state, 1.0).is_anomaly
-
-
-def test_outlier_does_not_inflate_scale() -> None:
+def test_a_second_anomaly_is_not_hidden_by_the_first() -> None:
+    """A record raises the reference by at most ``grow``: the next spike still scores high."""
     det, state = ResidualDetector(DetectorConfig(cooldown=0)), DetectorState()
-    _warm(det, state)
-    sigma_before = det.sigma(state)
-    det.score_one(state, 0.5)
-    assert det.sigma(state) == sigma_before
-    det.score_one(state, 0.0)  # one quiet tick re-arms (hysteresis), see the test above
-    assert det.score_one(state, 0.1).is_anomaly
+    values = _noise(4000, seed=4)
+    values[3000] += 50.0
+    values[3500] += 12.0
+    scores = _feed(det, state, values)
+    assert scores[3000] >= 0.7 and scores[3500] >= 0.6
 
 
-def test_near_miss_is_not_learned_either() -> None:
+def test_level_shift_and_variance_change_are_caught() -> None:
+    base = _noise(4000, seed=5)
+    shifted = base[:3000] + [v + 6.0 for v in base[3000:]]
+    noisy = base[:3000] + [10.0 + 5.0 * (v - 10.0) for v in base[3000:]]
+    for series in (shifted, noisy):
+        scores = _feed(ResidualDetector(), DetectorState(), series)
+        assert max(scores[3000:3050]) >= 0.6 > max(scores[500:2990])
+
+
+def test_shape_anomaly_in_a_periodic_signal() -> None:
+    """A distorted cycle with normal values and steps: only the subsequence neighbour sees it."""
+    t = np.arange(12_000)
+    x = np.sin(2 * np.pi * t / 100.0) + 0.01 * np.random.default_rng(6).normal(size=t.size)
+    x[9000:9100] = np.sin(2 * np.pi * np.arange(100) / 50.0)  # one cycle at double frequency
+    det = SeriesDetector(SeriesConfig(components=("shape",)))
+    state = SeriesState()
+    scores = np.array([det.update(state, float(v)) for v in x])
+    assert 8990 <= int(np.argmax(scores[1000:])) + 1000 <= 9200
+
+
+def test_constant_series_scores_zero_and_a_first_change_is_a_record() -> None:
     det, state = ResidualDetector(), DetectorState()
-    _warm(det, state)
-    sigma_before = det.sigma(state)
-    assert not det.score_one(state, 5 * sigma_before + state.mean).is_anomaly
-    assert det.sigma(state) == sigma_before
+    scores = _feed(det, state, [5.0] * 500 + [6.0] + [5.0] * 100 + [15.0])
+    assert max(scores[:500]) == 0.0 and scores[500] == 0.5  # a record of unknown size
+    assert scores[-1] > 0.8  # ten times the first change
 
 
-def test_spike_and_revert_is_caught_on_the_reverting_tick() -> None:
-    """A 6σ spike the noise pulled to 5σ: the pair statistic sees (5 + 4.5) / √2 ≈ 6.7σ."""
+def test_nn_distance_finds_an_exact_repeat() -> None:
+    seq = np.tile(np.array([0.0, 1.0, 3.0, 1.0]), 20)
+    assert nn_distance(seq, 8) == pytest.approx(0.0, abs=1e-9)
+    seq[-3] = 10.0
+    assert nn_distance(seq, 8) > 5.0
+
+
+def test_components_can_be_switched_off() -> None:
+    det = SeriesDetector(SeriesConfig(components=("level",)))
+    state = SeriesState()
+    for v in _noise(200):
+        ratios = det.ratios(state, v)
+    assert len(ratios) == len(COMPONENTS) and all(r == 0.0 for r in ratios[1:])
+
+
+def test_state_round_trip_through_json() -> None:
+    det = ResidualDetector()
+    a, values = DetectorState(), _noise(3000, seed=7)
+    _feed(det, a, values[:2000])
+    b = DetectorState.from_list(json.loads(json.dumps(a.to_list())))
+    assert _feed(det, a, values[2000:]) == _feed(det, b, values[2000:])
+
+
+def test_state_of_the_old_design_restarts() -> None:
+    state = DetectorState.from_list([120, 0.001, 1e-4, 0])
+    assert state.n == 0 and state.cooldown == 0
+
+
+def test_residual_only_callers_score_the_residual_series() -> None:
     det, state = ResidualDetector(), DetectorState()
-    _warm(det, state)
-    sigma, mean = det.sigma(state), state.mean
-    first = det.score_one(state, mean + 5.0 * sigma)
-    second = det.score_one(state, mean - 4.5 * sigma)
-    assert not first.is_anomaly and second.is_anomaly and 6.5 < second.score < 7.0
-
-
-def test_stuck_feed_flags_once_after_a_run() -> None:
-    det, state = ResidualDetector(), DetectorState()
-    rng = random.Random(1)
-    price = 100.0
-    for _ in range(200):
-        price *= 1 + rng.gauss(0, 0.001)
-        det.score_one(state, rng.gauss(0, 0.001), value=price)
-    flags = [det.score_one(state, 0.0, value=price).is_anomaly for _ in range(30)]
-    assert sum(flags) == 1 and flags.index(True) < 10
-
-
-def test_slow_drift_is_caught_by_the_cusum() -> None:
-    det, state = ResidualDetector(), DetectorState()
-    rng = _warm(det, state, sigma=0.001)
-    flags = [det.score_one(state, 0.001 * (0.6 + rng.gauss(0, 1))).is_anomaly for _ in range(80)]
-    assert any(flags) and not any(flags[:10])
-    assert not ResidualDetector(DetectorConfig(drift_h=0)).config.drift_h
-
-
-def _gapped(det: ResidualDetector, state: DetectorState, days: int, gap_size: float,
-            rng: random.Random) -> list[bool]:
-    """``days`` sessions of 78 five-minute bars; the first bar of each jumps by ``gap_size``."""
-    flags, ts = [], 0
-    for day in range(days):
-        ts = day * 86_400_000
-        for bar in range(78):
-            r = rng.gauss(0, 0.001) + (gap_size * rng.choice((-1, 1)) if bar == 0 else 0.0)
-            flags.append(det.score_one(state, r, ts=ts + bar * 300_000).is_anomaly)
-    return flags
-
-
-def test_session_gaps_are_scored_against_gap_statistics() -> None:
-    rng = random.Random(3)
-    plain = ResidualDetector(DetectorConfig(gap_factor=0))
-    assert sum(_gapped(plain, DetectorState(), 20, 0.01, rng)) >= 10  # every open fires
-    det, state = ResidualDetector(), DetectorState()
-    assert sum(_gapped(det, state, 20, 0.01, rng)) == 0
-    assert state.gap_n == 19 and state.gap_mean + state.gap_var ** 0.5 > 1e-3
-    flags = _gapped(det, state, 1, 0.2, rng)  # an opening gap 20x the usual one
-    assert flags[0] and sum(flags) == 1
-
-
-def test_state_round_trip() -> None:
-    det, state = ResidualDetector(), DetectorState()
-    _warm(det, state, n=50)
-    det.score_one(state, 0.001, ts=1_000, value=101.0)
-    copy = DetectorState.from_list(json.loads(json.dumps(state.to_list())))
-    assert copy == state and len(state.to_list()) <= 20
-    assert det.score_one(copy, 0.03, ts=2_000, value=99.0) == det.score_one(state, 0.03, ts=2_000,
-                                                                            value=99.0)
-
-
-def test_old_four_element_state_still_loads() -> None:
-    state = DetectorState.from_list([40, 0.001, 1e-6, 2])
-    assert (state.n, state.mean, state.var, state.cooldown) == (40, 0.001, 1e-6, 2)
-    assert ResidualDetector().score_one(state, 0.0).score < 2
+    rng = random.Random(8)
+    for _ in range(2000):
+        det.score_one(state, rng.gauss(0, 0.01))
+    assert det.score_one(state, 0.3).is_anomaly
 
 
 def test_severity_bands() -> None:
-    det = ResidualDetector(DetectorConfig(threshold=6.0))
-    assert [det.severity(s) for s in (6, 8, 10, 15)] == ["low", "medium", "high", "critical"]
+    det = ResidualDetector(DetectorConfig(threshold=0.5, bands=(2.0, 3.0, 5.0)))
+    ratio = [1.0, 2.01, 3.01, 5.01]
+    assert [det.severity(r / (1 + r)) for r in ratio] == ["low", "medium", "high", "critical"]
+
+
+def test_forecast_residual_catches_repeated_spikes_of_the_same_size() -> None:
+    """With a residual (the worker's LSTM), every 6σ price spike counts, not only the first."""
+    det, state = ResidualDetector(), DetectorState()
+    rng = random.Random(9)
+    price, flagged = 100.0, []
+    for i in range(3000):
+        ret = rng.gauss(0, 0.001)
+        spike = i % 500 == 250 and i > 500
+        value = price * math.exp(ret + (0.006 if spike else 0.0))
+        r = det.score_one(state, math.log(value / price), value=value)
+        if r.is_anomaly:
+            flagged.append(i)
+        if not spike:
+            price = value
+    spikes = [i for i in range(3000) if i % 500 == 250 and i > 500]
+    assert all(any(i <= f <= i + 1 for f in flagged) for i in spikes), (flagged, spikes)
+    assert len(flagged) <= len(spikes) + 2

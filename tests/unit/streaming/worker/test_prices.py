@@ -179,7 +179,7 @@ def test_late_and_duplicate_ticks_are_counted_not_processed(registry: ModelRegis
 
 def test_a_spike_publishes_one_anomaly_with_severity(registry: ModelRegistry,
                                                      executor: ThreadPoolExecutor) -> None:
-    detector = ResidualDetector(DetectorConfig(warmup=30))
+    detector = ResidualDetector(DetectorConfig())  # the served warm-up (50 residuals)
     r = rig(registry, executor, detector=detector)
     prices = walk(200)
     spike_at = 150
