@@ -11,7 +11,7 @@ run() {  # name, --set options...
   local name=$1; shift
   local sets=()
   for s in "$@"; do sets+=(--set "$s"); done
-  PYTHONPATH=. nice -n 10 "$py" -m streaming.cli evaluate anomalies --input "$data" \
+  PYTHONPATH=. nice -n 10 "$py" -m sentinel evaluate anomalies --input "$data" \
     --out /tmp/anomaly-ablation-scores --json "${sets[@]}" > "$out/$name.json" 2>/dev/null
 }
 run 00-default

@@ -23,7 +23,7 @@ from streaming.core.series_detector import SeriesConfig, SeriesDetector, SeriesS
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
-_LAYOUT = -2.0  # first element of a serialised state of this design (older layouts restart)
+_LAYOUT = -3.0  # first element of a serialised state of this design (older layouts restart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,10 @@ class DetectorConfig:
     bands: tuple[float, float, float] = (1.5, 2.5, 5.0)
     series: SeriesConfig = field(default_factory=SeriesConfig)
     warmup: int | None = None  # overrides ``series.warmup`` (``settings.detector_warmup``)
+    # A tick more than ``gap_factor`` typical steps after the previous one opens a new session
+    # (the overnight close of 5-minute bars, a weekend in hourly data): see ``score_one``.
+    gap_factor: float = 4.0
+    gap_min_steps: int = 20  # steps seen before gaps are recognised
 
 
 @dataclass(slots=True)
@@ -42,6 +46,9 @@ class DetectorState:
 
     cooldown: int = 0
     series: SeriesState = field(default_factory=SeriesState)
+    last_ts: float = math.nan  # the previous tick's timestamp
+    step: float = 0.0  # typical time step (running mean over regular steps)
+    steps: int = 0
 
     @property
     def n(self) -> int:
@@ -49,15 +56,18 @@ class DetectorState:
 
     def to_list(self) -> list[float | None]:
         """NaN (no value yet) as None: what the JSON changelog holds, so memory and log agree."""
-        return [_LAYOUT, float(self.cooldown), *(None if v != v else v for v in self.series.to_list())]
+        head = [_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps)]
+        return [None if v != v else v for v in (*head, *self.series.to_list())]
 
     @classmethod
     def from_list(cls, values: list[float | None] | None) -> DetectorState:
         """A state of an older detector design starts afresh (the detector re-warms in 50 ticks)."""
         if not values or values[0] != _LAYOUT:
             return cls()
-        rest = [math.nan if v is None else float(v) for v in values[2:]]
-        return cls(int(values[1] or 0), SeriesState.from_list(rest))
+        rest = [math.nan if v is None else float(v) for v in values[5:]]
+        last_ts = math.nan if values[2] is None else float(values[2])
+        return cls(int(values[1] or 0), SeriesState.from_list(rest), last_ts, float(values[3] or 0.0),
+                   int(values[4] or 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +108,23 @@ class ResidualDetector:
         """Score one tick and update ``state`` (causal: the tick is scored before it is learned).
 
         ``value`` is the observed value and ``residual`` its forecast residual; a caller
-        with residuals only (no value) gets the residual series itself scored. ``ts`` is
-        accepted for API compatibility (late ticks are dropped by the caller).
+        with residuals only (no value) gets the residual series itself scored. ``ts`` (any
+        unit, increasing; late ticks are dropped by the caller) finds session gaps: the first
+        tick after one is re-anchored (its move since the close is not a one-step change), so
+        the daily open of 5-minute bars does not alert on every symbol at once.
         """
         armed = self.armed(state)
+        fed = residual
+        if self._opens_session(state, ts) and value is not None and math.isfinite(value):
+            # The move since the last session's close is not a one-step change: re-anchor so
+            # the gap is neither scored as a jump nor learned into the jump/residual records.
+            # A gap that moves the level beyond its record still scores (``level``).
+            state.series.last = value
+            fed = math.nan
         if value is None or not math.isfinite(value):
             ratio = self.series.ratio(state.series, residual)
         else:
-            ratio = self.series.ratio(state.series, value, residual)
+            ratio = self.series.ratio(state.series, value, fed)
         score = ratio / (1.0 + ratio)
         flagged = armed and score >= self.config.threshold
         if state.cooldown > 0:
@@ -113,6 +132,20 @@ class ResidualDetector:
         if flagged:
             state.cooldown = self.config.cooldown
         return Score(residual, score, flagged, self.severity(score) if flagged else None, ratio)
+
+    def _opens_session(self, state: DetectorState, ts: float | None) -> bool:
+        """Track the typical time step; True for a tick after a gap of ``gap_factor`` steps."""
+        if ts is None or not math.isfinite(ts):
+            return False
+        dt, state.last_ts = ts - state.last_ts, float(ts)
+        if not dt > 0.0:  # first tick (NaN), or equal/late timestamps
+            return False
+        cfg = self.config
+        if state.steps >= cfg.gap_min_steps and dt > cfg.gap_factor * state.step:
+            return True
+        state.steps += 1
+        state.step += (dt - state.step) / min(state.steps, 200)
+        return False
 
 
 def log_residual(actual: float, forecast: float) -> float:
