@@ -62,7 +62,7 @@ class SeriesConfig:
     fine_len: int = 16  # the "fine" shape component: raw points per subsequence
     fine_hist: int = 512  # raw points of history it searches
     fine_every: int = 4  # search every this many ticks
-    resid_sigmas: float = 4.0  # "resid": a forecast residual this many σ out is a ratio of 1
+    resid_sigmas: float = 3.8  # "resid": a forecast residual this many σ out is a ratio of 1
     resid_alpha: float = 0.02  # EW weight of the residual's mean and variance (~50 ticks)
     combine: str = "max"  # "max": largest ratio; "product": product of the ratios above 1
 
