@@ -9,6 +9,9 @@ Standard library and numpy only, so serving (replay) reads prices exactly as tra
   date (daily bars) is midnight UTC. Everything becomes epoch milliseconds.
 * Rows without a parseable time or a positive, finite price are skipped and counted; rows
   are returned in time order (a stable sort keeps equal timestamps in file order).
+* ``read_rows`` is the same reader without dropping anything, for the anomaly harness,
+  which keeps every row of a labelled series and reads naive times as UTC (its corpora's
+  convention, where prices use the exchange's).
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ class PriceSeries:
 
 def open_text(path: Path) -> TextIO:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
+    return path.open(encoding="utf-8", errors="replace", newline="")  # a bad byte spoils one field
 
 
 def symbol_from_path(path: Path) -> str:
@@ -100,38 +103,70 @@ def _pick(header: Sequence[str], wanted: Sequence[str], path: Path, required: bo
 
 def _number(text: str | None) -> float:
     try:
-        return float(text) if text not in (None, "") else math.nan
+        v = float(text) if text not in (None, "") else math.nan
     except ValueError:
         return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Every data row of a file, in file order: raw time text, value (NaN if missing or not a number)."""
+
+    times: list[str]
+    values: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+
+
+def read_rows(path: Path, positional: bool = False) -> Rows:
+    """The file's rows, none dropped (the anomaly harness writes a score for every input row).
+
+    Columns by name (``TIME_COLUMNS``, ``PRICE_COLUMNS``, ``VOLUME_COLUMNS``); with
+    ``positional`` a file without those names is read as ``time,value`` by position.
+    Interpreting the time text is the caller's: ``to_epoch_ms`` for prices.
+    """
+    times: list[str] = []
+    values: list[float] = []
+    volume: list[float] = []
+    try:
+        with open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if positional and len(header) < 2:
+                raise DataError(f"{path} needs timestamp,value columns")
+            tcol, pcol = (_pick(header, names, path, required=not positional)
+                          for names in (TIME_COLUMNS, PRICE_COLUMNS))
+            vcol = _pick(header, VOLUME_COLUMNS, path, required=False)
+            ti = header.index(tcol) if tcol else 0
+            pi = header.index(pcol) if pcol else 1
+            vi = header.index(vcol) if vcol else -1
+            for row in reader:
+                if not row:
+                    continue
+                times.append(row[ti] if len(row) > ti else "")
+                values.append(_number(row[pi]) if len(row) > pi else math.nan)
+                volume.append(_number(row[vi]) if 0 <= vi < len(row) else math.nan)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    return Rows(times, np.asarray(values, dtype=np.float64), np.asarray(volume, dtype=np.float64))
 
 
 def read_price_csv(path: Path, symbol: str | None = None) -> PriceSeries:
     """The whole file as arrays, time-ordered; bad rows skipped and counted (a warning line)."""
+    rows = read_rows(path)
     ts: list[int] = []
-    close: list[float] = []
-    volume: list[float] = []
-    skipped = 0
-    try:
-        with open_text(path) as fh:
-            reader = csv.DictReader(fh)
-            header = list(reader.fieldnames or [])
-            tcol = _pick(header, TIME_COLUMNS, path)
-            pcol = _pick(header, PRICE_COLUMNS, path)
-            vcol = _pick(header, VOLUME_COLUMNS, path, required=False)
-            for row in reader:
-                price = _number(row.get(pcol or ""))
-                try:
-                    when = to_epoch_ms(row.get(tcol or "") or "")
-                except ValueError:
-                    when = None
-                if when is None or not (price > 0 and math.isfinite(price)):
-                    skipped += 1
-                    continue
-                ts.append(when)
-                close.append(price)
-                volume.append(_number(row.get(vcol)) if vcol else math.nan)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    keep: list[int] = []
+    for i, (text, price) in enumerate(zip(rows.times, rows.values.tolist(), strict=True)):
+        try:
+            when = to_epoch_ms(text)
+        except ValueError:
+            continue
+        if price > 0 and math.isfinite(price):
+            ts.append(when)
+            keep.append(i)
+    skipped = len(rows.times) - len(keep)
+    close = rows.values[keep].tolist()
+    volume = rows.volume[keep].tolist()
     if skipped:
         logger.warning("path=%s skipped=%d rows without a time or a positive price", path, skipped)
     order = np.argsort(np.asarray(ts, dtype=np.int64), kind="stable")

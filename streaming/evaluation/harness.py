@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from export.errors import DataError
+from export.prices import read_rows
 from streaming.errors import ConfigError
 from streaming.evaluation.baselines import PointScorer
 from streaming.evaluation.forecasters import CausalForecaster, ResidualSpace
@@ -39,8 +41,6 @@ from streaming.evaluation.windowed import rolling_z, windowed_gaussian
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 # Benchmark CSVs say timestamp,value; price CSVs (daily Date,Close / intraday datetime,close) work as is.
-TS_COLUMNS = ("timestamp", "date", "datetime", "time")
-VALUE_COLUMNS = ("value", "close")
 BASELINES: dict[str, Callable[[FloatArray], FloatArray]] = {
     "windowed_gaussian": windowed_gaussian, "rolling_z": rolling_z}
 
@@ -100,34 +100,15 @@ def _ts_or_nan(raw: str) -> float:
         return math.nan
 
 
-def _number(raw: str) -> float:
-    try:
-        v = float(raw)
-    except ValueError:
-        return math.nan
-    return v if math.isfinite(v) else math.nan
-
-
-def _column(header: list[str], names: tuple[str, ...], default: int) -> int:
-    return next((header.index(n) for n in names if n in header), default)
-
-
 def read_series(path: Path, root: Path) -> Series:
-    """Every row of the file; a row too short for the value column counts as a missing value."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise ConfigError(f"{path} is empty")
-    header = [h.strip().lower() for h in rows[0]]
-    if len(header) < 2:
-        raise ConfigError(f"{path} needs timestamp,value columns")
-    ti = _column(header, TS_COLUMNS, 0)
-    vi = _column(header, VALUE_COLUMNS, 1)
-    body = [r for r in rows[1:] if r]
-    ts_raw = [r[ti] if len(r) > ti else "" for r in body]
-    ts = np.array([_ts_or_nan(t) for t in ts_raw], dtype=np.float64)
-    values = np.array([_number(r[vi]) if len(r) > vi else math.nan for r in body], dtype=np.float64)
-    return Series(path.relative_to(root).as_posix(), ts_raw, ts, values)
+    """Every row of the file (the shared reader, ``export.prices.read_rows``); a row too short
+    for the value column counts as a missing value."""
+    try:
+        rows = read_rows(path, positional=True)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
+    ts = np.array([_ts_or_nan(t) for t in rows.times], dtype=np.float64)
+    return Series(path.relative_to(root).as_posix(), rows.times, ts, rows.values)
 
 
 def find_csvs(root: Path) -> list[Path]:

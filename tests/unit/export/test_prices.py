@@ -44,3 +44,16 @@ def test_missing_columns_and_directories_are_one_line_errors(tmp_path: Path) -> 
     with pytest.raises(DataError, match="no such directory"):
         price_files(tmp_path / "missing")
     assert [symbol_from_path(p) for p in price_files(tmp_path)] == ["X"]
+
+
+def test_read_rows_keeps_every_row_for_the_harness(tmp_path: Path) -> None:
+    from export.prices import read_rows
+
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"timestamp,value\n2020-01-01 00:00:00,1.5\n2020-01-01 00:01:00,abc\n"
+                     b"bad\n2020-01-01 00:03:00,\xff2\n\n2020-01-01 00:02:00,-3\n")
+    rows = read_rows(path, positional=True)
+    assert rows.times == ["2020-01-01 00:00:00", "2020-01-01 00:01:00", "bad", "2020-01-01 00:03:00",
+                          "2020-01-01 00:02:00"]
+    assert rows.values[0] == 1.5 and rows.values[4] == -3.0
+    assert np.isnan(rows.values[1:4]).all()  # not a number, missing, an invalid byte
