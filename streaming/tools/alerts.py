@@ -54,7 +54,7 @@ def format_alert(alert: dict[str, Any]) -> str:
     if "severity" in alert:
         return (f"[{alert['severity'].upper():8}] {alert['symbol']:<8} {_when(alert['ts'])} "
                 f"price={alert['price']:.4f} expected={alert['expected']:.4f} "
-                f"score={alert['score']:.1f} (threshold {alert['threshold']:.1f}) {alert['model']}")
+                f"score={alert['score']:.3f} (threshold {alert['threshold']:.2f}) {alert['model']}")
     return (f"[{alert['priority']:8}] feedback {alert['id']}: {alert['reason']} | "
             f"{alert['text_excerpt'][:100]}")
 
