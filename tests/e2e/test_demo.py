@@ -61,7 +61,11 @@ def test_fresh_clone_replays_the_sample_and_a_second_process_tails_it(tmp_path: 
     tail = subprocess.Popen([sys.executable, "-m", "sentinel", "alerts", "tail", "--json"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        rest, _ = demo.communicate(timeout=300)
+        # Read through the same text file as the loop above: communicate() reads the pipe's fd
+        # directly and would lose the lines the loop had already buffered (the producers line
+        # printed right after "worker up" went missing that way on a loaded machine).
+        rest = demo.stdout.read()  # the demo ends by itself after --duration
+        demo.wait(timeout=300)
     finally:
         tail.terminate()
         tailed, tail_err = tail.communicate(timeout=60)
