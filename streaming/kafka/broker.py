@@ -69,7 +69,7 @@ class BrokerHandle:
         """True while the process runs (zombies count as dead, and get reaped)."""
         if self._proc is not None:
             return self._proc.poll() is None
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """SIGTERM for a clean shutdown, SIGKILL if it takes longer than ``timeout``."""
@@ -337,7 +337,7 @@ def _tcp_open(host: str, port: int) -> bool:
 def _read_pid(data_dir: Path) -> int | None:
     """Pid from the pid file, only if that process is still this data_dir's broker."""
     pid = _read_int(data_dir / PID_FILE)
-    if pid is None or pid <= 0 or not _pid_alive(pid):
+    if pid is None or pid <= 0 or not pid_alive(pid):
         return None
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
@@ -349,8 +349,10 @@ def _read_pid(data_dir: Path) -> int | None:
     return pid if ours else None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Reaps our own exited children first, since os.kill(pid, 0) succeeds on zombies."""
+    if pid <= 0:
+        return False
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done:

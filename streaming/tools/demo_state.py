@@ -13,6 +13,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from streaming.kafka.broker import pid_alive
+
 STATE_RELPATH = Path(".sentinel") / "demo" / "bootstrap"
 
 
@@ -49,15 +51,3 @@ def remove_state(path: Path, pid: int | None = None) -> None:
     with contextlib.suppress(OSError):
         if f"pid={owner}" in path.read_text(encoding="utf-8").splitlines():
             path.unlink()
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
