@@ -82,6 +82,9 @@ class Metrics:
         self.offset_rewinds = Counter(
             "sentinel_offset_rewinds_total", "Input offsets Faust skipped, caught and re-read "
             "(streaming/worker/offset_guard.py).", ["topic"], registry=registry)
+        self.checkpoints = Counter(
+            "sentinel_checkpoints_total", "Symbol-state checkpoints written to the changelog and "
+            "acknowledged (streaming/worker/checkpoint.py).", registry=registry)
         self.errors = Counter(
             "sentinel_processing_errors_total", "Records whose processing raised (dead-lettered as "
             "processing_error) and agents that stopped.", ["agent"],

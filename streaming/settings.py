@@ -59,6 +59,10 @@ class Settings:
     # 0: each batch is processed inside the agent (the default CI crash-tests). >= 1: the
     # experimental two-stage pipe (docs/benchmarks.md, docs/reliability.md), opt-in.
     pipeline_depth: int = 0
+    # Symbol state goes to the changelog this often (or after this many ticks), and input
+    # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
+    checkpoint_interval_s: float = 1.0
+    checkpoint_max_ticks: int = 50_000
     producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)

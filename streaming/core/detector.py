@@ -54,6 +54,9 @@ class DetectorState:
     def n(self) -> int:
         return self.series.n
 
+    def copy(self) -> DetectorState:
+        return replace(self, series=self.series.copy())
+
     def to_list(self) -> list[float | None]:
         """NaN (no value yet) as None: what the JSON changelog holds, so memory and log agree."""
         head = [_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps)]

@@ -36,7 +36,7 @@ record scores 0.5). Everything is causal: a tick is scored before it updates the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,10 @@ class SeriesState:
     streaks: list[float] = field(default_factory=lambda: [0.0] * len(COMPONENTS))
     shape_buf: list[float] = field(default_factory=list)
     fine_buf: list[float] = field(default_factory=list)
+
+    def copy(self) -> SeriesState:
+        return replace(self, refs=list(self.refs), streaks=list(self.streaks),
+                       shape_buf=list(self.shape_buf), fine_buf=list(self.fine_buf))
 
     def to_list(self) -> list[float]:
         scalars = [float(getattr(self, f.name)) for f in fields(self)[:-4]]

@@ -30,6 +30,11 @@ class SymbolState:
         self.last_ts = ts
         self.ticks_seen += 1
 
+    def copy(self) -> SymbolState:
+        """An independent copy, far cheaper than a ``to_dict`` round trip (a batch's undo point)."""
+        return SymbolState(list(self.window), self.last_ts, self.pending_forecast, self.pending_model,
+                           self.detector.copy(), self.ticks_seen)
+
     def to_dict(self) -> dict[str, Any]:
         # A copy: the dict may be serialised after this state has moved on.
         return {"w": list(self.window), "ts": self.last_ts, "f": self.pending_forecast,

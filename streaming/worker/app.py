@@ -28,6 +28,8 @@ from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings, header_allowlist
 from streaming.worker.changelog import AckedChangelog, FaustChangelog
+from streaming.worker.checkpoint import Checkpoints
+from streaming.worker.commit_ledger import CommitLedger, install
 from streaming.worker.dead_letters import DeadLetters
 from streaming.worker.feedback import FeedbackHandler
 from streaming.worker.intake import BatchIntake, HoleProbe
@@ -112,13 +114,20 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     # record still in transit, so a kill -9 could restore a state older than the committed
     # offsets (ticks silently missing from the window). Ours are acknowledged before the
     # events are acked; exactly-once keeps Faust's, which join the transaction.
+    # Exactly-once keeps Faust's table writes and commits (they join the transaction), so
+    # it checkpoints after every batch.
     state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
+    ledgers = {ticks.get_topic_name(): CommitLedger(), feedback.get_topic_name(): CommitLedger()}
+    checkpoints = Checkpoints(table, state_writer, ledgers[ticks.get_topic_name()],
+                              interval_s=0.0 if exactly_once else settings.checkpoint_interval_s,
+                              max_ticks=settings.checkpoint_max_ticks)
     headers = header_allowlist(settings)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
-                          settings.max_message_bytes, executor, state_writer,
+                          settings.max_message_bytes, executor, checkpoints,
                           max_symbols=settings.max_symbols, allowed_headers=headers)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
-                         settings.max_message_bytes, executor, allowed_headers=headers)
+                         settings.max_message_bytes, executor, allowed_headers=headers,
+                         ledger=ledgers[feedback.get_topic_name()])
 
     isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
@@ -130,13 +139,19 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     lag = LagReporter(None, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
 
     # Faust creates its consumer when the worker starts: the intakes get it then.
+    def take_over_commits() -> None:
+        if not exactly_once:  # there the transaction commits the offsets
+            install(app.consumer, ledgers)
+
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:
+        take_over_commits()
         intake_prices.consumer = app.consumer
         await supervised("prices", intake_prices.run(stream), metrics)
 
     @app.agent(feedback)
     async def feedback_agent(stream: StreamT) -> None:
+        take_over_commits()
         intake_feedback.consumer = app.consumer
         await supervised("feedback", intake_feedback.run(stream), metrics)
 
@@ -144,6 +159,19 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     async def report_lag() -> None:
         lag.consumer = app.consumer
         await lag.report()
+
+    @app.timer(interval=max(0.05, settings.checkpoint_interval_s))
+    async def checkpoint_idle() -> None:
+        # Busy agents checkpoint from their batches; this covers the quiet ones.
+        await prices.checkpoint_now()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        await hand_over(app, prices, ledgers, set(args[0]))
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        await hand_over(app, prices, ledgers, None)
 
     @app.timer(interval=settings.model_reload_interval_s)
     async def reload_models() -> None:
@@ -153,6 +181,26 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
             logger.info("hot reload: now serving %s", ref)
 
     return app
+
+
+async def hand_over(app: faust.App, prices: PriceHandler, ledgers: dict[str, CommitLedger],
+                    revoked: set[Any] | None) -> None:
+    """Before partitions leave (rebalance, stop): checkpoint, commit, forget their state.
+
+    Faust has waited for every delivered event to be acknowledged by now, so the live
+    states match the finished offsets; without this the next owner would replay up to a
+    checkpoint interval of input (duplicates, never a loss).
+    """
+    try:
+        await prices.checkpoint_now()
+        await app.consumer.commit(revoked)
+    except Exception as exc:  # the commit is an optimisation: the ledger's offsets stay safe
+        logger.warning("hand-over checkpoint/commit failed (%s): the next owner replays more", one_line(exc))
+    if revoked:
+        for ledger in ledgers.values():
+            ledger.forget(revoked)
+        dropped = prices.checkpoints.drop(tp.partition for tp in revoked if tp.topic == prices.source_topic)
+        logger.info("partitions revoked: %d symbols handed over", dropped)
 
 
 async def supervised(agent: str, body: Coroutine[Any, Any, None], metrics: Metrics) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from faust.types import EventT
@@ -22,6 +23,7 @@ from streaming.errors import InvalidMessage, one_line
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.serving.pipeline import Record, classify_feedback
+from streaming.worker.commit_ledger import CommitLedger, highest_offsets
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class FeedbackBatch:
     size: int
     invalid: list[Invalid] = field(default_factory=list)
     results: list[tuple[Record, Record | None]] = field(default_factory=list)
+    offsets: dict[Any, int] = field(default_factory=dict)  # highest offset per partition
 
 
 class FeedbackHandler:
@@ -41,8 +44,10 @@ class FeedbackHandler:
     def __init__(self, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
                  max_bytes: int, executor: ThreadPoolExecutor, *,
-                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> None:
+                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS,
+                 ledger: CommitLedger | None = None) -> None:
         self.allowed_headers = allowed_headers
+        self.ledger = ledger or CommitLedger()
         self.send, self.models, self.metrics = send, models, metrics
         self.dead_letters, self.max_bytes, self.executor = dead_letters, max_bytes, executor
         self.source_topic = settings_topic(topics.FEEDBACK)
@@ -53,7 +58,7 @@ class FeedbackHandler:
         await self.finish(await self.prepare(events))
 
     async def prepare(self, events: Sequence[EventT]) -> FeedbackBatch:
-        batch = FeedbackBatch(started=time.perf_counter(), size=len(events))
+        batch = FeedbackBatch(started=time.perf_counter(), size=len(events), offsets=highest_offsets(events))
         messages: list[Feedback] = []
         owners: list[EventT] = []
         for event in events:
@@ -100,6 +105,7 @@ class FeedbackHandler:
                 self.metrics.escalations.labels(escalation["priority"]).inc()
             latency.observe(max(0.0, now - sentiment["ts"] / 1000))
         await asyncio.gather(*pending)
+        self.ledger.finished(batch.offsets, stateless=True)  # no state: committable at once
         if batch.results:
             self.metrics.messages.labels(self.source_topic, "ok").inc(len(batch.results))
         self.metrics.batch_seconds.labels("feedback").observe(time.perf_counter() - batch.started)

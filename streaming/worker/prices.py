@@ -1,9 +1,10 @@
-"""The price agent: decode ticks -> windows, forecast, detector (off the loop) -> publish -> state.
+"""The price agent: decode ticks -> windows, forecast, detector (off the loop) -> publish -> checkpoint.
 
 Invalid input never raises out of here: it goes to the dead-letter topic with its
 reason and a counter. ``prepare`` does no I/O but the executor, ``finish`` publishes;
-output sends of a batch are awaited before the batch's state is written and its input
-offsets are released, so a crash can duplicate results but never lose them.
+output sends of a batch are awaited before its offsets count as finished, and they are
+committed only behind an acknowledged checkpoint (``checkpoint.py``), so a crash can
+duplicate results but never lose them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from streaming.metrics import Metrics
 from streaming.serving.inference import Forecaster
 from streaming.serving.model_registry import ModelRegistry
 from streaming.serving.pipeline import PriceResult, Record, process_ticks
-from streaming.worker.changelog import AckedChangelog, FaustChangelog
+from streaming.worker.changelog import FaustChangelog
+from streaming.worker.checkpoint import Checkpoints, Snapshot, serialise
+from streaming.worker.commit_ledger import CommitLedger, highest_offsets
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
 
 logger = logging.getLogger(__name__)
@@ -36,36 +39,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class PriceBatch:
-    """What ``prepare`` hands to ``finish``: outputs and state snapshots, nothing sent yet."""
+    """What ``prepare`` hands to ``finish``: outputs and maybe a checkpoint, nothing sent yet."""
 
     seq: int
     started: float
     size: int
     invalid: list[Invalid] = field(default_factory=list)
     result: PriceResult | None = None
-    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     owner: dict[str, EventT] = field(default_factory=dict)
-
-
-def _process_and_snapshot(ticks: list[Tick], states: dict[str, SymbolState], forecaster: Forecaster,
-                          detector: ResidualDetector) -> tuple[PriceResult, dict[str, dict[str, Any]]]:
-    result = process_ticks(ticks, states, forecaster, detector)
-    return result, {s: states[s].to_dict() for s in result.touched}
+    offsets: dict[Any, int] = field(default_factory=dict)  # highest offset per partition
+    checkpoint: tuple[Snapshot, int] | None = None  # states to write after the outputs, version
 
 
 def _one_by_one(decoded: list[tuple[EventT, list[Tick]]], states: dict[str, SymbolState],
                 forecaster: Forecaster, detector: ResidualDetector
-                ) -> tuple[PriceResult, dict[str, dict[str, Any]], list[tuple[EventT, InvalidMessage]]]:
+                ) -> tuple[PriceResult, list[tuple[EventT, InvalidMessage]]]:
     """The retry after a failed batch: each record alone; a failure leaves its symbol's state as it was."""
     total = PriceResult()
     failed: list[tuple[EventT, InvalidMessage]] = []
     for event, bundle in decoded:
         symbol = bundle[0].symbol
-        before = states[symbol].to_dict()
+        before = states[symbol].copy()
         try:
             part = process_ticks(bundle, states, forecaster, detector)
         except Exception as exc:
-            states[symbol] = SymbolState.from_dict(before)
+            states[symbol] = before
             failed.append((event, InvalidMessage("processing_error", one_line(exc))))
             continue
         total.forecasts += part.forecasts
@@ -74,33 +72,33 @@ def _one_by_one(decoded: list[tuple[EventT, list[Tick]]], states: dict[str, Symb
         total.late += part.late
         total.touched |= part.touched
         total.inference_rows += part.inference_rows
-    return total, {s: states[s].to_dict() for s in total.touched}, failed
+    return total, failed
 
 
 class PriceHandler:
-    """``prepare`` (decode, state, inference, scoring) then ``finish`` (publish, acks, table).
+    """``prepare`` (decode, state, inference, scoring) then ``finish`` (publish, acks, checkpoint).
 
-    The next batch may be prepared while this one finishes (``BatchPipe``), so states
-    moved by a prepared batch stay in ``inflight`` until its table write: the next
-    batch continues from them, not from the table's older value.
+    States live in ``Checkpoints``; the next batch may be prepared while this one finishes
+    (``BatchPipe``) and continues from the live states.
     """
 
     def __init__(self, table: TableT, send: Send, settings_topic: Callable[[str], str],
                  models: ModelRegistry, detector: ResidualDetector, metrics: Metrics,
                  dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor,
-                 state_writer: AckedChangelog | FaustChangelog | None = None, *,
+                 checkpoints: Checkpoints | None = None, *,
                  max_symbols: int = 10_000,
                  allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> None:
         self.table, self.send, self.models, self.detector = table, send, models, detector
         self.max_symbols, self.allowed_headers = max_symbols, allowed_headers
-        self.state_writer = state_writer or FaustChangelog(table)
+        self.checkpoints = checkpoints or Checkpoints(table, FaustChangelog(table), CommitLedger(),
+                                                      interval_s=0.0)
+        self.ledger = self.checkpoints.ledger
         self.metrics, self.dead_letters, self.max_bytes = metrics, dead_letters, max_bytes
         self.executor = executor
         self.forecast_topic = settings_topic(topics.FORECASTS)
         self.anomaly_topic = settings_topic(topics.ANOMALIES)
         self.source_topic = settings_topic(topics.TICKS)
         self.symbols: set[str] = set()
-        self.inflight: dict[str, tuple[SymbolState, int]] = {}
         self._seq = 0
 
     async def handle(self, events: Sequence[EventT]) -> None:
@@ -110,26 +108,29 @@ class PriceHandler:
     async def prepare(self, events: Sequence[EventT]) -> PriceBatch:
         batch = PriceBatch(seq=self._seq, started=time.perf_counter(), size=len(events))
         self._seq += 1
+        batch.offsets = highest_offsets(events)
+        self.checkpoints.open += 1
         decoded = self._decode(events, batch)
         if not decoded:
             return batch
         ticks = [tick for _, bundle in decoded for tick in bundle]
-        states = {s: self._state(s) for s in batch.owner}
-        # Inflight states (two-stage pipe) are live objects: keep copies for a retry.
-        pristine = {s: states[s].to_dict() for s in states if s in self.inflight}
+        store = self.checkpoints
+        states = {s: store.state(s) for s in batch.owner}
+        undo = {s: state.copy() for s, state in states.items()}
         forecaster = self.models.forecaster  # read once: the whole batch sees one version
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         try:
-            result, batch.snapshots = await loop.run_in_executor(
-                self.executor, _process_and_snapshot, ticks, states, forecaster, self.detector)
+            result = await loop.run_in_executor(self.executor, process_ticks, ticks, states, forecaster,
+                                                self.detector)
         except Exception as exc:  # a bug or a model failure: find the records that cause it
             logger.warning("price batch of %d records failed (%s); retrying record by record",
                            len(decoded), one_line(exc))
-            states = {s: SymbolState.from_dict(pristine[s]) if s in pristine else self._state(s)
-                      for s in batch.owner}
-            result, batch.snapshots, failed = await loop.run_in_executor(
-                self.executor, _one_by_one, decoded, states, forecaster, self.detector)
+            store.restore(undo)
+            states = {s: store.live[s] for s in batch.owner}
+            result, failed = await loop.run_in_executor(self.executor, _one_by_one, decoded, states,
+                                                        forecaster, self.detector)
+            store.restore({s: states[s] for s in batch.owner})
             for event, error in failed:
                 self.metrics.errors.labels("prices").inc()
                 batch.invalid.append(Invalid(event, error))
@@ -138,8 +139,10 @@ class PriceHandler:
             model = forecaster.manifest.name
             self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - t0)
             self.metrics.inference_batch.labels(model).observe(result.inference_rows)
-        for symbol in result.touched:
-            self.inflight[symbol] = (states[symbol], batch.seq)
+        store.touched(result.touched, batch.owner, result.accepted)
+        if store.due():
+            items, version = store.take()
+            batch.checkpoint = (await loop.run_in_executor(self.executor, serialise, items), version)
         return batch
 
     def _decode(self, events: Sequence[EventT], batch: PriceBatch) -> list[tuple[EventT, list[Tick]]]:
@@ -163,7 +166,8 @@ class PriceHandler:
         return decoded
 
     def _is_new(self, symbol: str) -> bool:
-        return symbol not in self.symbols and symbol not in self.inflight and self.table.get(symbol) is None
+        return (symbol not in self.symbols and symbol not in self.checkpoints.live
+                and self.table.get(symbol) is None)
 
     def _known(self) -> int:
         return max(len(self.symbols), len(getattr(self.table, "data", ()) or ()))
@@ -173,24 +177,39 @@ class PriceHandler:
         result = batch.result
         if result is not None:
             pending.extend(await self._publish(result.forecasts, result.anomalies))
-        # Outputs are acknowledged by the broker before the state moves on: a crash in
-        # between replays the batch against the old state (duplicates, never a loss).
+        # Outputs are acknowledged by the broker before their offsets count as finished; they
+        # become committable once a checkpoint holding the state they left is acknowledged.
         await asyncio.gather(*pending)
+        store = self.checkpoints
+        self.ledger.finished(batch.offsets)
+        mark = self.ledger.mark()
+        if batch.checkpoint is not None:
+            await store.write(batch.checkpoint[0], batch.checkpoint[1], mark)
+            self.metrics.checkpoints.inc()
+        else:
+            store.settled(mark)
+        store.open -= 1
         if result is not None:
-            await self.state_writer.write([(batch.owner[s], s, v) for s, v in batch.snapshots.items()])
-            self._settle(batch, result)
+            self._settle(result)
         self.metrics.batch_seconds.labels("prices").observe(time.perf_counter() - batch.started)
         self.metrics.batch_size.labels("prices").observe(batch.size)
 
-    def _state(self, symbol: str) -> SymbolState:
-        entry = self.inflight.get(symbol)
-        return entry[0] if entry is not None else SymbolState.from_dict(self.table.get(symbol))
+    async def checkpoint_now(self) -> bool:
+        """Checkpoint what changed, unless a batch has moved states whose outputs are not acknowledged.
 
-    def _settle(self, batch: PriceBatch, result: PriceResult) -> None:
-        for symbol in batch.snapshots:
-            entry = self.inflight.get(symbol)
-            if entry is not None and entry[1] == batch.seq:  # no later batch moved it since
-                del self.inflight[symbol]
+        For quiet periods, rebalances and stops; busy agents checkpoint from their batches.
+        """
+        store = self.checkpoints
+        if store.open or not (store.dirty or self.ledger.pending()):
+            return False
+        mark = self.ledger.mark()
+        items, version = store.take()
+        snapshot = await asyncio.get_running_loop().run_in_executor(self.executor, serialise, items)
+        await store.write(snapshot, version, mark)
+        self.metrics.checkpoints.inc()
+        return True
+
+    def _settle(self, result: PriceResult) -> None:
         for symbol in result.touched - self.symbols:
             self.metrics.prime_symbol(symbol)
         self.symbols.update(result.touched)

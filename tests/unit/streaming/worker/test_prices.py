@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from streaming.core.windows import WINDOW, SymbolState
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.worker.changelog import AckedChangelog
+from streaming.worker.checkpoint import Checkpoints
+from streaming.worker.commit_ledger import CommitLedger
 from streaming.worker.dead_letters import DeadLetters
 from streaming.worker.prices import PriceHandler
 from tests.unit.streaming.worker.fakes import (
@@ -90,12 +93,15 @@ class Rig:
 
 def rig(registry: ModelRegistry, executor: ThreadPoolExecutor, *, auto_ack: bool = True,
         table: FakeTable | None = None, detector: ResidualDetector | None = None,
-        max_bytes: int = MAX_BYTES) -> Rig:
+        max_bytes: int = MAX_BYTES, interval_s: float = 0.0,
+        now: Callable[[], float] = time.monotonic) -> Rig:
+    """``interval_s`` 0: a checkpoint after every batch, so the table shows each batch's state."""
     send, changelog, metrics = RecordingSend(auto_ack), RecordingSend(), new_metrics()
     table = table if table is not None else FakeTable()
+    checkpoints = Checkpoints(table, AckedChangelog(table, changelog), CommitLedger(),
+                              interval_s=interval_s, now=now)
     handler = PriceHandler(table, send, topic, registry, detector or ResidualDetector(), metrics,
-                           DeadLetters(send, DLQ, metrics), max_bytes, executor,
-                           AckedChangelog(table, changelog))
+                           DeadLetters(send, DLQ, metrics), max_bytes, executor, checkpoints)
     return Rig(handler, send, changelog, table, metrics)
 
 
@@ -358,8 +364,8 @@ def test_a_failed_output_send_leaves_the_state_unwritten(registry: ModelRegistry
     assert r.table.data == {} and r.changelog.sent == []
 
 
-def test_inflight_state_carries_over_between_overlapping_batches(registry: ModelRegistry,
-                                                                 executor: ThreadPoolExecutor) -> None:
+def test_live_state_carries_over_between_overlapping_batches(registry: ModelRegistry,
+                                                             executor: ThreadPoolExecutor) -> None:
     """Batches prepared before the previous one finished continue from its state, not the table's."""
     prices = walk(80)
     reference = rig(registry, executor)
@@ -372,16 +378,15 @@ def test_inflight_state_carries_over_between_overlapping_batches(registry: Model
     async def go() -> None:
         first = await h.prepare(ticks[:50])
         second = await h.prepare(ticks[50:65])  # the table still knows nothing of ``first``
-        assert r.table.data == {} and set(h.inflight) == {"AAA"} and h.inflight["AAA"][1] == second.seq
+        assert r.table.data == {} and h.checkpoints.open == 2
         await h.finish(first)
         written = SymbolState.from_dict(r.table.data["AAA"])
-        assert written.ticks_seen == 50
-        assert h.inflight["AAA"][1] == second.seq  # a later batch moved it: kept
+        assert written.ticks_seen == 50  # the checkpoint taken with ``first``, not the live state
+        assert h.checkpoints.live["AAA"].ticks_seen == 65
         third = await h.prepare(ticks[65:])  # continues from ``second``, not from the table
         await h.finish(second)
-        assert h.inflight["AAA"][1] == third.seq
         await h.finish(third)
-        assert h.inflight == {}
+        assert h.checkpoints.open == 0
 
     asyncio.run(go())
     assert r.forecasts() == reference.forecasts()
@@ -460,10 +465,67 @@ def test_new_symbols_beyond_the_limit_are_dead_lettered(registry: ModelRegistry,
     table = FakeTable()
     handler = PriceHandler(table, send, topic, registry, ResidualDetector(), metrics,
                            DeadLetters(send, DLQ, metrics), MAX_BYTES, executor,
-                           AckedChangelog(table, changelog), max_symbols=2)
+                           Checkpoints(table, AckedChangelog(table, changelog), CommitLedger(),
+                                       interval_s=0.0), max_symbols=2)
     r = Rig(handler, send, changelog, table, metrics)
     run_batches(r, [[r.tick("AAA", 0, 1.0), r.tick("BBB", 0, 1.0)],
                     [r.tick("CCC", 0, 1.0), r.tick("AAA", 1, 1.0)]])
     assert [(d["reason"], d["offset"]) for d in r.dead()] == [("too_many_symbols", 0)]
     assert sorted(table.data) == ["AAA", "BBB"]
     assert SymbolState.from_dict(table.data["AAA"]).ticks_seen == 2
+
+
+# --- checkpoints and committable offsets ---------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_state_is_checkpointed_by_interval_and_offsets_wait_for_it(registry: ModelRegistry,
+                                                                   executor: ThreadPoolExecutor) -> None:
+    clock = Clock()
+    r = rig(registry, executor, interval_s=1.0, now=clock)
+    ledger = r.handler.ledger
+    ticks = interleaved(r, {"AAA": walk(70), "BBB": walk(70, seed=2)})
+    tp_a = ticks[0].message.tp
+    run_batches(r, [ticks[:40], ticks[40:80]])
+    assert r.changelog.sent == [] and ledger.committable(tp_a) is None  # outputs sent, state not yet
+    clock.t = 1.5
+    run_batches(r, [ticks[80:100]])
+    assert {orjson.loads(s.key) for s in r.changelog.sent} == {"AAA", "BBB"}
+    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 50
+    assert ledger.committable(tp_a) == 50  # AAA's 50 ticks sit at offsets 0..49 of partition 0
+    run_batches(r, [ticks[100:]])  # not due: nothing written, nothing more committable
+    assert len(r.changelog.sent) == 2 and ledger.committable(tp_a) == 50
+    assert asyncio.run(r.handler.checkpoint_now())  # idle: what changed goes out
+    assert ledger.committable(tp_a) == 70 and SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 70
+    assert not asyncio.run(r.handler.checkpoint_now())  # nothing left to write
+    assert sample(r.metrics, "sentinel_checkpoints_total") == 2
+
+
+def test_a_restart_from_the_checkpoint_and_committed_offsets_rebuilds_every_window(
+        registry: ModelRegistry, executor: ThreadPoolExecutor) -> None:
+    """The recovery contract: replay from the committed offset against the checkpoint = no restart."""
+    series = {"AAA": walk(120), "BBB": walk(110, seed=2)}
+    reference = rig(registry, executor)
+    run_batches(reference, chunks(interleaved(reference, series), 17))
+
+    clock = Clock()
+    first = rig(registry, executor, interval_s=1.0, now=clock)
+    ticks = interleaved(first, series)
+    for i, batch in enumerate(chunks(ticks, 17)[:9]):  # then a crash: later batches never ran
+        clock.t = i * 0.4
+        run_batches(first, [batch])
+    committed = {tp.partition: first.handler.ledger.committable(tp) or 0
+                 for tp in {e.message.tp for e in ticks}}
+    restarted = rig(registry, executor, table=FakeTable(data=dict(first.table.data)))
+    replay = [e for e in ticks if e.message.offset >= committed[e.message.partition]]
+    run_batches(restarted, chunks(replay, 17))
+
+    survived = {(f["symbol"], f["ts"]): f["forecast"] for f in first.forecasts() + restarted.forecasts()}
+    assert survived == {(f["symbol"], f["ts"]): f["forecast"] for f in reference.forecasts()}
+    assert restarted.table.data == reference.table.data
