@@ -45,7 +45,8 @@ class Metrics:
             "sentinel_forecasts_total", "Forecasts published.", registry=registry)
         # Symbol cardinality is bounded by the tracked universe (hundreds), acceptable here.
         self.anomalies = Counter(
-            "sentinel_anomalies_total", "Price anomalies published.", ["symbol", "severity"],
+            "sentinel_anomalies_total", "Anomalies published, by kind (price or volume).",
+            ["symbol", "severity", "kind"],
             registry=registry)
         self.last_anomaly_score = Gauge(
             "sentinel_last_anomaly_score", "Score of the latest anomaly per symbol.", ["symbol"],
@@ -114,4 +115,4 @@ class Metrics:
 
     def prime_symbol(self, symbol: str) -> None:
         for severity in ("low", "medium", "high", "critical"):
-            self.anomalies.labels(symbol, severity)
+            self.anomalies.labels(symbol, severity, "price")  # volume series appear when one fires

@@ -63,6 +63,7 @@ class Settings:
     # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
     checkpoint_interval_s: float = 1.0
     checkpoint_max_ticks: int = 50_000
+    publish_forecasts: bool = True  # off: only alerts leave the worker (fewer records per tick)
     producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)

@@ -22,6 +22,7 @@ class SymbolState:
     pending_model: str | None = None
     detector: DetectorState = field(default_factory=DetectorState)
     ticks_seen: int = 0
+    volume: DetectorState | None = None  # the volume series' detector, once a tick carried one
 
     def push(self, price: float, ts: int, size: int = WINDOW) -> None:
         self.window.append(price)
@@ -33,12 +34,16 @@ class SymbolState:
     def copy(self) -> SymbolState:
         """An independent copy, far cheaper than a ``to_dict`` round trip (a batch's undo point)."""
         return SymbolState(list(self.window), self.last_ts, self.pending_forecast, self.pending_model,
-                           self.detector.copy(), self.ticks_seen)
+                           self.detector.copy(), self.ticks_seen,
+                           None if self.volume is None else self.volume.copy())
 
     def to_dict(self) -> dict[str, Any]:
         # A copy: the dict may be serialised after this state has moved on.
-        return {"w": list(self.window), "ts": self.last_ts, "f": self.pending_forecast,
-                "m": self.pending_model, "d": self.detector.to_list(), "n": self.ticks_seen}
+        out = {"w": list(self.window), "ts": self.last_ts, "f": self.pending_forecast,
+               "m": self.pending_model, "d": self.detector.to_list(), "n": self.ticks_seen}
+        if self.volume is not None:
+            out["v"] = self.volume.to_list()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SymbolState:
@@ -46,4 +51,5 @@ class SymbolState:
             return cls()
         return cls(window=list(data["w"]), last_ts=int(data["ts"]), pending_forecast=data["f"],
                    pending_model=data.get("m"), detector=DetectorState.from_list(data["d"]),
-                   ticks_seen=int(data.get("n", len(data["w"]))))
+                   ticks_seen=int(data.get("n", len(data["w"]))),
+                   volume=DetectorState.from_list(data["v"]) if data.get("v") else None)

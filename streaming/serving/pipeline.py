@@ -6,19 +6,21 @@ is testable as "list in, list out" with no broker and a real (tiny) ONNX model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from streaming.core.detector import ResidualDetector, log_residual
+from streaming.core.detector import DetectorState, ResidualDetector, log_residual
 from streaming.core.escalation import decide, excerpt
 from streaming.core.schemas import Feedback, Tick
 from streaming.core.windows import SymbolState
 from streaming.serving.inference import Forecaster, SentimentClassifier
 
 Record = dict[str, Any]
+VOLUME_MODEL = "volume-detector"  # volume alerts come from the detector alone, no forecast model
 
 
 @dataclass(slots=True)
@@ -77,7 +79,11 @@ def process_ticks(ticks: Sequence[Tick], states: MutableMapping[str, SymbolState
                     "alert_id": f"{tick.symbol}:{tick.ts}", "symbol": tick.symbol, "ts": tick.ts,
                     "price": tick.price, "expected": expected, "residual": score.residual,
                     "score": score.score, "threshold": threshold, "severity": score.severity,
-                    "model": state.pending_model})
+                    "model": state.pending_model, "kind": "price"})
+        if tick.volume is not None:
+            alert = _score_volume(tick, state, detector, threshold)
+            if alert is not None:
+                result.anomalies.append(alert)
         if index < 0:
             state.pending_forecast = state.pending_model = None
             continue
@@ -86,6 +92,27 @@ def process_ticks(ticks: Sequence[Tick], states: MutableMapping[str, SymbolState
         result.forecasts.append({"symbol": tick.symbol, "ts": tick.ts, "price": tick.price,
                                  "forecast": forecast, "model": forecaster.ref})
     return result
+
+
+def _score_volume(tick: Tick, state: SymbolState, detector: ResidualDetector,
+                  threshold: float) -> Record | None:
+    """Volume as a second series of the symbol, in log(1 + volume) (volumes are heavy-tailed).
+
+    No forecaster: the detector's own components (level, one-step change, shift, variance,
+    shape) score it. ``expected`` is the series' running level before this tick, in shares.
+    """
+    vstate = state.volume
+    if vstate is None:
+        vstate = state.volume = DetectorState()
+    value = math.log1p(float(tick.volume or 0.0))
+    level = vstate.series.mean if vstate.series.n else value
+    score = detector.score_one(vstate, math.nan, ts=tick.ts, value=value)
+    if not score.is_anomaly:
+        return None
+    return {"alert_id": f"{tick.symbol}:{tick.ts}:volume", "kind": "volume", "symbol": tick.symbol,
+            "ts": tick.ts, "price": tick.price, "volume": tick.volume, "expected": math.expm1(level),
+            "residual": value - level, "score": score.score, "threshold": threshold,
+            "severity": score.severity, "model": VOLUME_MODEL}
 
 
 def classify_feedback(messages: Sequence[Feedback],

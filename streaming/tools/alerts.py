@@ -51,6 +51,10 @@ def _when(ts_ms: int) -> str:
 
 
 def format_alert(alert: dict[str, Any]) -> str:
+    if alert.get("kind") == "volume":
+        return (f"[{alert['severity'].upper():8}] {alert['symbol']:<8} {_when(alert['ts'])} "
+                f"volume={alert['volume']:,.0f} typical={alert['expected']:,.0f} "
+                f"score={alert['score']:.3f} (threshold {alert['threshold']:.2f}) volume")
     if "severity" in alert:
         return (f"[{alert['severity'].upper():8}] {alert['symbol']:<8} {_when(alert['ts'])} "
                 f"price={alert['price']:.4f} expected={alert['expected']:.4f} "

@@ -124,7 +124,8 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     headers = header_allowlist(settings)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, checkpoints,
-                          max_symbols=settings.max_symbols, allowed_headers=headers)
+                          max_symbols=settings.max_symbols, allowed_headers=headers,
+                          publish_forecasts=settings.publish_forecasts)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor, allowed_headers=headers,
                          ledger=ledgers[feedback.get_topic_name()])

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol, cast
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
 
-from faust.streams import Stream
 from faust.types import TP, EventT, StreamT
 
 from streaming.metrics import Metrics
 from streaming.worker.batch_pipe import BatchPipe
 from streaming.worker.consumer_control import committed_offset, seek
 from streaming.worker.offset_guard import OffsetGuard, Verdict
+from streaming.worker.take import take_ready
 
 logger = logging.getLogger(__name__)
+
+
+Take = Callable[[Any, int, float], AsyncIterator[list[EventT]]]
 
 
 class Handler(Protocol):
@@ -67,8 +70,10 @@ class BatchIntake:
     """
 
     def __init__(self, handler: Handler, consumer: Any, metrics: Metrics, max_batch: int,
-                 within_s: float, pipeline_depth: int = 0, probe: HoleProbe | None = None) -> None:
+                 within_s: float, pipeline_depth: int = 0, probe: HoleProbe | None = None,
+                 take: Take = take_ready) -> None:
         self.handler, self.consumer, self.metrics, self.probe = handler, consumer, metrics, probe
+        self.take = take
         self._probed: dict[TP, int] = {}
         self.max_batch, self.within_s, self.pipeline_depth = max_batch, within_s, pipeline_depth
         self.guard = OffsetGuard()
@@ -76,7 +81,7 @@ class BatchIntake:
     async def run(self, stream: StreamT) -> None:
         self.guard = OffsetGuard()  # a restarted agent starts from the committed offsets again
         self._probed.clear()
-        batches = cast(Stream, stream).take_events(self.max_batch, within=self.within_s)
+        batches = self.take(stream, self.max_batch, self.within_s)
         if self.pipeline_depth <= 0:  # exactly-once also lands here: sends join the event's transaction
             async for events in batches:
                 if admitted := await self.admit(events):

@@ -87,8 +87,10 @@ class PriceHandler:
                  dead_letters: DeadLetters, max_bytes: int, executor: ThreadPoolExecutor,
                  checkpoints: Checkpoints | None = None, *,
                  max_symbols: int = 10_000,
-                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS) -> None:
+                 allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS,
+                 publish_forecasts: bool = True) -> None:
         self.table, self.send, self.models, self.detector = table, send, models, detector
+        self.publish_forecasts = publish_forecasts
         self.max_symbols, self.allowed_headers = max_symbols, allowed_headers
         self.checkpoints = checkpoints or Checkpoints(table, FaustChangelog(table), CommitLedger(),
                                                       interval_s=0.0)
@@ -221,11 +223,11 @@ class PriceHandler:
     async def _publish(self, forecasts: list[Record], anomalies: list[Record]) -> list[Any]:
         futures = []
         send, topic = self.send, self.forecast_topic
-        for rec in forecasts:
+        for rec in forecasts if self.publish_forecasts else ():  # off: users who only want alerts
             futures.append(await send(topic, rec["symbol"].encode(), orjson.dumps(rec)))
         for rec in anomalies:
             futures.append(await send(self.anomaly_topic, rec["symbol"].encode(), orjson.dumps(rec)))
-            self.metrics.anomalies.labels(rec["symbol"], rec["severity"]).inc()
+            self.metrics.anomalies.labels(rec["symbol"], rec["severity"], rec["kind"]).inc()
             self.metrics.last_anomaly_score.labels(rec["symbol"]).set(rec["score"])
             self.metrics.last_anomaly_time.labels(rec["symbol"]).set(rec["ts"] / 1000)
         self.metrics.forecasts.inc(len(forecasts))

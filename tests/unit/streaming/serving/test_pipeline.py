@@ -110,3 +110,38 @@ def test_feedback_escalates_negative_only(classifier: SentimentClassifier) -> No
     assert "refund" in e_neg["reason"] and e_neg["customer_id"] == "c9"
     assert _schema("feedback.escalations.json").is_valid(e_neg)
     assert all(_schema("feedback.sentiment.json").is_valid(s) for s in (s_neg, s_pos))
+
+
+def _with_volume(ticks: list[Tick], seed: int = 3) -> list[Tick]:
+    rng = np.random.default_rng(seed)
+    volumes = np.round(1e6 * np.exp(rng.normal(0, 0.2, len(ticks))))
+    return [Tick(t.symbol, t.ts, t.price, float(v)) for t, v in zip(ticks, volumes, strict=True)]
+
+
+def test_a_volume_burst_is_one_volume_alert(forecaster: Forecaster) -> None:
+    ticks = _with_volume(_walk("AAA", 400))
+    burst = ticks[300]
+    ticks[300] = Tick("AAA", burst.ts, burst.price, 25 * (burst.volume or 0.0))
+    result = process_ticks(ticks, {}, forecaster, ResidualDetector())
+    volume = [a for a in result.anomalies if a["kind"] == "volume"]
+    assert [a["alert_id"] for a in volume] == [f"AAA:{burst.ts}:volume"]
+    alert = volume[0]
+    assert alert["volume"] == ticks[300].volume and 0.5e6 < alert["expected"] < 2e6
+    assert alert["residual"] > math.log(10) and alert["model"] == "volume-detector"
+    assert _schema("prices.anomalies.json").is_valid(alert)
+    assert all(a["kind"] == "price" for a in result.anomalies if a not in volume)
+
+
+def test_volume_state_survives_serialisation_and_ticks_without_volume_leave_it_alone(
+        forecaster: Forecaster) -> None:
+    states: dict[str, SymbolState] = {}
+    ticks = _with_volume(_walk("AAA", 120))
+    process_ticks(ticks[:80], states, forecaster, ResidualDetector())
+    assert states["AAA"].volume is not None and states["AAA"].volume.n == 80
+    restored = {"AAA": SymbolState.from_dict(json.loads(json.dumps(states["AAA"].to_dict())))}
+    a = process_ticks(ticks[80:], states, forecaster, ResidualDetector())
+    b = process_ticks(ticks[80:], restored, forecaster, ResidualDetector())
+    assert a.anomalies == b.anomalies and states["AAA"].to_dict() == restored["AAA"].to_dict()
+    plain: dict[str, SymbolState] = {}
+    process_ticks(_walk("BBB", 70), plain, forecaster, ResidualDetector())
+    assert plain["BBB"].volume is None and "v" not in plain["BBB"].to_dict()

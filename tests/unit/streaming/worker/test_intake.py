@@ -170,15 +170,16 @@ class Handler:
 
 
 class FakeStream:
-    """``take_events`` yields the given batches; ``ack`` releases one reference, as Faust's."""
+    """``take`` yields the given batches; ``ack`` releases one reference, as Faust's."""
 
     def __init__(self, batches: list[list[FakeEvent]], wait_for: asyncio.Event | None = None) -> None:
         self.batches, self.wait_for = batches, wait_for
         self.take_args: tuple[int, float] | None = None
 
-    def take_events(self, max_: int, within: float) -> AsyncIterator[list[FakeEvent]]:
-        self.take_args = (max_, within)
-        return self._gen()
+    @staticmethod
+    def take(stream: FakeStream, max_: int, within: float) -> AsyncIterator[list[FakeEvent]]:
+        stream.take_args = (max_, within)
+        return stream._gen()
 
     async def _gen(self) -> AsyncIterator[list[FakeEvent]]:
         for batch in self.batches:
@@ -193,7 +194,8 @@ class FakeStream:
 def test_run_hands_admitted_batches_to_the_handler() -> None:
     consumer = FakeConsumer({P0: 0})
     handler = Handler()
-    intake = BatchIntake(handler, consumer, new_metrics(), max_batch=7, within_s=0.25)
+    intake = BatchIntake(handler, consumer, new_metrics(), max_batch=7, within_s=0.25,
+                         take=FakeStream.take)  # type: ignore[arg-type]
     intake.guard.start(P0, 1, 999)  # stale expectations of a previous run are dropped by run()
     stream = FakeStream([events([0, 1]), events([3]), events([2, 3, 4])])
     asyncio.run(intake.run(stream))  # type: ignore[arg-type]
@@ -206,7 +208,8 @@ def test_run_with_a_pipeline_prepares_and_finishes_admitted_batches() -> None:
     consumer = FakeConsumer({P0: 0})
     handler = Handler()
     handler.expected_finishes = 2
-    intake = BatchIntake(handler, consumer, new_metrics(), max_batch=7, within_s=0.25, pipeline_depth=1)
+    intake = BatchIntake(handler, consumer, new_metrics(), max_batch=7, within_s=0.25, pipeline_depth=1,
+                         take=FakeStream.take)  # type: ignore[arg-type]
 
     async def go() -> tuple[list[FakeEvent], list[FakeEvent], list[FakeEvent]]:
         handler.all_finished = asyncio.Event()

@@ -156,7 +156,8 @@ def test_forecasts_for_several_symbols_once_the_window_is_full(registry: ModelRe
     assert sample(m, "sentinel_batch_size_sum", agent="prices") == 165
     assert sample(m, "sentinel_end_to_end_latency_seconds_count", topic=TICKS) == 17
     # Primed at zero for each tracked symbol, so the first anomaly shows in rate().
-    assert m.registry.get_sample_value("sentinel_anomalies_total", {"symbol": "AAA", "severity": "low"}) == 0
+    assert m.registry.get_sample_value("sentinel_anomalies_total", {"symbol": "AAA", "severity": "low",
+                                                                        "kind": "price"}) == 0
 
 
 def test_a_bundle_counts_every_tick(registry: ModelRegistry, executor: ThreadPoolExecutor) -> None:
@@ -207,8 +208,10 @@ def test_a_spike_publishes_one_anomaly_with_severity(registry: ModelRegistry,
     assert alert["severity"] in ("high", "critical")
 
     m = r.metrics
-    assert sample(m, "sentinel_anomalies_total", symbol="AAA", severity=alert["severity"]) == 1
-    assert sum(sample(m, "sentinel_anomalies_total", symbol="AAA", severity=s) for s in SEVERITIES) == 1
+    assert sample(m, "sentinel_anomalies_total", symbol="AAA", severity=alert["severity"],
+                  kind="price") == 1
+    assert sum(sample(m, "sentinel_anomalies_total", symbol="AAA", severity=s, kind="price")
+               for s in SEVERITIES) == 1
     assert sample(m, "sentinel_last_anomaly_score", symbol="AAA") == alert["score"]
     assert sample(m, "sentinel_last_anomaly_timestamp_seconds", symbol="AAA") == spike_ts / 1000
     # The published forecasts go on as usual around the spike.
@@ -529,3 +532,15 @@ def test_a_restart_from_the_checkpoint_and_committed_offsets_rebuilds_every_wind
     survived = {(f["symbol"], f["ts"]): f["forecast"] for f in first.forecasts() + restarted.forecasts()}
     assert survived == {(f["symbol"], f["ts"]): f["forecast"] for f in reference.forecasts()}
     assert restarted.table.data == reference.table.data
+
+
+def test_forecasts_can_be_kept_off_the_topic(registry: ModelRegistry, executor: ThreadPoolExecutor) -> None:
+    send, changelog, metrics, table = RecordingSend(), RecordingSend(), new_metrics(), FakeTable()
+    handler = PriceHandler(table, send, topic, registry, ResidualDetector(DetectorConfig(warmup=5)), metrics,
+                           DeadLetters(send, DLQ, metrics), MAX_BYTES, executor, publish_forecasts=False)
+    r = Rig(handler, send, changelog, table, metrics)
+    prices = walk(140)
+    prices[120] *= 1.5
+    run_batches(r, [[r.tick("AAA", i, p) for i, p in enumerate(prices)]])
+    assert r.send.to(FORECASTS) == [] and len(r.send.to(ANOMALIES)) >= 1
+    assert sample(metrics, "sentinel_forecasts_total") == 140 - WINDOW + 1
