@@ -68,6 +68,7 @@ def _p99_at(r: dict[str, Any], rate: str) -> float | None:
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, value, target, verdict) rows of the summary table."""
     ratio = r.get("ratios", {})
+    detector = r.get("detector_us_per_tick") or {}
     spec: list[Spec] = [
         ("bundled ticks, end to end (ticks/s)", r.get("end_to_end_ticks_per_s"), ",.0f", ">= 10,000",
          lambda v: v >= 10_000),
@@ -89,6 +90,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("speed-up vs Keras predict", ratio.get("speedup_vs_naive_predict"), ",.0f", ">= 500",
          lambda v: v >= 500),
         ("worker peak RSS (MB)", r.get("peak_rss_mb"), ",.0f", "<= 400", lambda v: v <= 400),
+        ("detector, price series (us per symbol-tick)", detector.get("price"), ".1f", "<= 20",
+         lambda v: v <= 20),
+        ("detector, volume series (us per symbol-tick)", detector.get("volume"), ".1f", "<= 20",
+         lambda v: v <= 20),
     ]
     return [_row(*s) for s in spec + _run_rows(r)]
 

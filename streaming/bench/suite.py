@@ -34,6 +34,7 @@ from streaming.bench.data import (
     symbol_names,
     tick_series,
 )
+from streaming.bench.detector import detector_part
 from streaming.bench.report import machine, ratios, render
 from streaming.bench.runner import stop_all
 from streaming.bench.scenarios import BenchContext, group_run, latency_run, preloaded_run, trivial_run
@@ -93,6 +94,8 @@ def inference_part(opts: BenchOptions, settings: Settings, models_dir: Path,
     say("naive: onnxruntime unbatched, one call per tick")
     unbatched = inf.onnx_unbatched_ticks_per_s(models_dir, settings.inference_threads,
                                                400 if opts.quick else 3000)
+    say("detector: cost per symbol-tick, price and volume series")
+    detector = detector_part(2_000 if opts.quick else 20_000, 10)
     keras: dict[str, Any] = {"ticks_per_s": None, "note": "skipped (--skip keras)"}
     if "keras" not in opts.skip:
         say(f"naive: Keras model.predict per tick ({opts.keras_calls} calls, own subprocess)")
@@ -101,7 +104,7 @@ def inference_part(opts: BenchOptions, settings: Settings, models_dir: Path,
             "sentiment_messages_per_s": sentiment["messages_per_s"],
             "naive_predict_ticks_per_s": keras.get("ticks_per_s"),
             "naive_onnx_unbatched_ticks_per_s": unbatched,
-            "inference": {"forecast": forecast, "sentiment": sentiment, "keras": keras}}
+            "inference": {"forecast": forecast, "sentiment": sentiment, "keras": keras}, **detector}
 
 
 def ticks_part(opts: BenchOptions, ctx: BenchContext) -> dict[str, Any]:
