@@ -142,7 +142,7 @@ def start_broker(config: BrokerConfig, timeout: float = 90.0) -> BrokerHandle:
     write_properties(data_dir / PROPERTIES_FILE, props)
     (data_dir / LOG4J2_FILE).write_text(_LOG4J2)
     (data_dir / LOG4J1_FILE).write_text(_LOG4J1)
-    _format_storage(java, classpath, data_dir, props)
+    _format_storage(java, classpath, data_dir, props, config.scram_users)
     proc = _launch(java, classpath, data_dir)
     handle = BrokerHandle(bootstrap_from_properties(props), proc.pid, config, proc)
     try:
@@ -180,7 +180,8 @@ def broker_status(data_dir: Path) -> str | None:
     return handle.bootstrap if handle else None
 
 
-def _format_storage(java: str, classpath: str, data_dir: Path, props: Mapping[str, str]) -> None:
+def _format_storage(java: str, classpath: str, data_dir: Path, props: Mapping[str, str],
+                    scram_users: Mapping[str, str] | None = None) -> None:
     """Format the KRaft log dirs unless already formatted (a restart must keep data)."""
     log_dirs = [Path(d) for d in props["log.dirs"].split(",") if d.strip()]
     if all((d / "meta.properties").exists() for d in log_dirs):
@@ -199,6 +200,9 @@ def _format_storage(java: str, classpath: str, data_dir: Path, props: Mapping[st
         "-c",
         str(data_dir / PROPERTIES_FILE),
     ]
+    for user, password in (scram_users or {}).items():
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            cmd += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
     res = subprocess.run(cmd, cwd=data_dir, capture_output=True, text=True, timeout=120, check=False)
     if res.returncode != 0:
         detail = _summary_line(res.stdout + "\n" + res.stderr)

@@ -53,6 +53,9 @@ class BrokerConfig:
     kafka_home: Path | None = None
     extra_properties: Mapping[str, str] = field(default_factory=dict)
     kafka_version: str = KAFKA_VERSION
+    # SCRAM-SHA-256 and -512 credentials (user -> password) created when the storage is
+    # formatted: KRaft brokers keep them in the metadata log, so they exist from the start.
+    scram_users: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Absolute paths: the pid check matches the data dir against the java cmdline.

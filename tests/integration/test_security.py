@@ -1,5 +1,5 @@
-"""SASL/PLAIN on a real broker: right credentials work end to end, wrong ones fail clearly,
-and the secret never reaches logs or metrics."""
+"""SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) on a real broker: right credentials work end to
+end, wrong ones fail clearly, and the secret never reaches logs or metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from streaming.tools.processes import free_port
 from tests.integration.kafka_io import WorkerProcess
 
 PASSWORD = "s3cr3t-Pa55word-xyz"
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @pytest.fixture(scope="module")
@@ -25,39 +26,45 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     port, sasl_port, cport = free_port(), free_port(), free_port()
     jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
             f'user_alice="{PASSWORD}";')
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     extra = {
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport},"
                      f"SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
                                           "SASL_PLAINTEXT:SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.enabled.mechanisms": ",".join(MECHANISMS),
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+        "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": scram,
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
     }
     handle = start_broker(BrokerConfig(data_dir=tmp_path_factory.mktemp("sasl-kafka"), port=port,
-                                       controller_port=cport, extra_properties=extra))
+                                       controller_port=cport, extra_properties=extra,
+                                       scram_users={"alice": PASSWORD}))
     yield handle, f"127.0.0.1:{sasl_port}"
     handle.stop()
 
 
-def sasl_env(bootstrap: str, password: str) -> dict[str, str]:
+def sasl_env(bootstrap: str, password: str, mechanism: str = "PLAIN") -> dict[str, str]:
     return {"SENTINEL_KAFKA_BOOTSTRAP": bootstrap, "SENTINEL_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "SENTINEL_SASL_MECHANISM": "PLAIN", "SENTINEL_SASL_USERNAME": "alice",
+            "SENTINEL_SASL_MECHANISM": mechanism, "SENTINEL_SASL_USERNAME": "alice",
             "SENTINEL_SASL_PASSWORD": password}
 
 
-def test_wrong_credentials_fail_with_a_clear_error(sasl_broker) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_wrong_credentials_fail_with_a_clear_error(sasl_broker, mechanism: str) -> None:  # type: ignore[no-untyped-def]
     _, bootstrap = sasl_broker
-    settings = load_settings(sasl_env(bootstrap, "wrong-password"))
+    settings = load_settings(sasl_env(bootstrap, "wrong-password", mechanism))
     with pytest.raises(ConfigError, match="cannot reach Kafka") as err:
         asyncio.run(ensure_topics(settings, timeout=15))
     assert "wrong-password" not in str(err.value) and "wrong-password" not in repr(settings)
 
 
+@pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_right_credentials_work_end_to_end(sasl_broker, tiny_models_dir: Path,  # type: ignore[no-untyped-def]
-                                           tmp_path: Path) -> None:
+                                           tmp_path: Path, mechanism: str) -> None:
     _, bootstrap = sasl_broker
-    env = sasl_env(bootstrap, PASSWORD)
+    env = sasl_env(bootstrap, PASSWORD, mechanism)
     settings = load_settings(env)
     worker = WorkerProcess(bootstrap, tiny_models_dir, tmp_path / "state", env=env)
     settings = settings.with_overrides(topic_prefix=worker.prefix)
