@@ -81,7 +81,7 @@ def process_ticks(ticks: Sequence[Tick], states: MutableMapping[str, SymbolState
                     "score": score.score, "threshold": threshold, "severity": score.severity,
                     "model": state.pending_model, "kind": "price"})
         if tick.volume is not None:
-            alert = _score_volume(tick, state, detector, threshold)
+            alert = score_volume(tick, state, detector, threshold)
             if alert is not None:
                 result.anomalies.append(alert)
         if index < 0:
@@ -94,7 +94,7 @@ def process_ticks(ticks: Sequence[Tick], states: MutableMapping[str, SymbolState
     return result
 
 
-def _score_volume(tick: Tick, state: SymbolState, detector: ResidualDetector,
+def score_volume(tick: Tick, state: SymbolState, detector: ResidualDetector,
                   threshold: float) -> Record | None:
     """Volume as a second series of the symbol, in log(1 + volume) (volumes are heavy-tailed).
 
