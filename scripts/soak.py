@@ -1,0 +1,236 @@
+"""Soak: many symbols at a steady rate for a long time, kill -9 now and then, the broker restarted once.
+
+    PYTHONPATH=. .venv/bin/python scripts/soak.py --minutes 30 --json docs/results/soak.json
+
+Not part of CI (it takes the machine for the whole run). A dev broker on free ports, one worker
+with the released models, single-tick messages (one per symbol per step), the worker killed
+with SIGKILL every ``--kill-every`` seconds and restarted at once, the broker stopped and
+started once half-way. At the end it waits for the worker to catch up and reads
+``prices.forecasts`` back: every (symbol, ts) whose window was full must have a forecast
+(lost = expected - distinct seen). Also reported: the worker's RSS over time and its slope
+between restarts, and after each restart how long until the committed lag is back under
+two seconds of input (commits trail the 1-s checkpoints, so it never reads exactly 0
+under load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from streaming import topics  # noqa: E402
+from streaming.bench.runner import BenchWorker  # noqa: E402
+from streaming.kafka.broker import BrokerConfig, start_broker  # noqa: E402
+from streaming.settings import REPO_ROOT, load_settings  # noqa: E402
+from streaming.tools.processes import free_port  # noqa: E402
+from streaming.tools.scrape import scrape  # noqa: E402
+
+WINDOW = 60
+T0 = 1_800_000_000_000
+
+
+class Producer(threading.Thread):
+    """One tick per symbol per step at ``rate`` ticks/s; a failed step is resent (duplicates are dropped)."""
+
+    def __init__(self, bootstrap: str, topic: str, symbols: int, rate: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.symbols = bootstrap, topic, symbols
+        self.steps = int(seconds * rate / symbols)
+        self.interval = symbols / rate
+        self.sent_steps = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # reported by main
+            self.error = exc
+
+    async def _run(self) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        names = [f"S{i:04d}" for i in range(self.symbols)]
+        prices = np.full(self.symbols, 100.0)
+        rng = np.random.default_rng(7)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, acks="all")
+        await producer.start()
+        start = time.monotonic()
+        try:
+            for step in range(self.steps):
+                prices *= np.exp(rng.normal(0, 0.001, self.symbols))
+                ts = T0 + step * 1000
+                values = [orjson.dumps({"symbol": s, "ts": ts, "price": float(p)})
+                          for s, p in zip(names, prices, strict=True)]
+                while True:
+                    try:
+                        futures = [await producer.send(self.topic, key=s.encode(), value=v)
+                                   for s, v in zip(names, values, strict=True)]
+                        await asyncio.gather(*futures)
+                        break
+                    except Exception:  # the broker is restarting: send the step again
+                        await asyncio.sleep(1.0)
+                self.sent_steps = step + 1
+                await asyncio.sleep(max(0.0, start + (step + 1) * self.interval - time.monotonic()))
+        finally:
+            await producer.stop()
+
+
+def lag(url: str) -> float | None:
+    try:
+        samples = scrape(url, timeout=2)
+    except (OSError, ValueError):
+        return None
+    ticks = [s.value for s in samples
+             if s.name == "sentinel_consumer_lag" and s.labels.get("topic", "").endswith(topics.TICKS)]
+    return sum(ticks) if ticks else None
+
+
+def distinct_forecasts(bootstrap: str, topic: str, expected: int, timeout: float) -> int:
+    async def run() -> int:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        seen: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        try:
+            while len(seen) < expected and time.monotonic() < min(deadline, quiet_since + 30):
+                batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+                if batch:
+                    quiet_since = time.monotonic()
+                for records in batch.values():
+                    for r in records:
+                        rec = orjson.loads(r.value)
+                        seen.add((rec["symbol"], rec["ts"]))
+        finally:
+            await consumer.stop()
+        return len(seen)
+    return asyncio.run(run())
+
+
+def worker_rss_mb(worker: BenchWorker) -> float:
+    import psutil
+
+    try:
+        return float(psutil.Process(worker.proc.pid).memory_info().rss) / 2**20  # type: ignore[union-attr]
+    except psutil.Error:
+        return float("nan")
+
+
+def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float | None:
+    if len(samples) < 10:
+        return None
+    t, rss = np.array([s for s in samples if s[1] == s[1]]).T
+    return float(np.polyfit(t / 3600.0, rss, 1)[0])
+
+
+def main() -> int:  # noqa: PLR0915 - one linear script
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--symbols", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=1000.0, help="ticks per second")
+    p.add_argument("--kill-every", type=float, default=300.0)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # it logs every refused connection
+    seconds = args.minutes * 60
+    work = Path(tempfile.mkdtemp(prefix="sentinel-soak-"))
+    config = BrokerConfig(data_dir=work / "kafka", port=free_port(), controller_port=free_port())
+    broker = start_broker(config)
+    settings = load_settings({})
+    prefix = "soak."
+    worker = BenchWorker(broker.bootstrap, settings.models_dir, prefix, "soak-worker", work)
+    worker.start().wait_ready()
+    url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
+    producer = Producer(broker.bootstrap, prefix + topics.TICKS, args.symbols, args.rate, seconds)
+    producer.start()
+    start = time.monotonic()
+    kills: list[dict[str, Any]] = []
+    rss: list[list[tuple[float, float]]] = [[]]
+    kills_planned = max(1, int(seconds // args.kill_every))
+    broker_restart_at = (kills_planned // 2 + 0.5) * args.kill_every  # half-way between two kills
+    broker_restarted = False
+    next_kill = args.kill_every
+    pending: dict[str, Any] | None = None
+    while producer.is_alive():
+        now = time.monotonic() - start
+        rss[-1].append((now, worker_rss_mb(worker)))
+        if worker.proc is not None and worker.proc.poll() is not None:  # what a supervisor does
+            print(f"{now:.0f} s: worker exited ({worker.proc.returncode}); restarting it", flush=True)
+            kills.append({"at_s": round(now, 1), "kind": f"worker exit {worker.proc.returncode}, restarted"})
+            worker.start()
+        current = lag(url)
+        if pending is not None and current is not None and current <= 2 * args.rate:
+            pending["caught_up_s"] = round(now - pending["at_s"], 1)
+            pending = None
+        if now >= next_kill:
+            print(f"{now:.0f} s: kill -9 the worker (lag {current})", flush=True)
+            worker.proc.kill()  # type: ignore[union-attr]
+            worker.proc.wait()  # type: ignore[union-attr]
+            worker.start()
+            pending = {"at_s": round(now, 1), "kind": "kill -9"}
+            kills.append(pending)
+            rss.append([])
+            next_kill += args.kill_every
+        if not broker_restarted and now >= broker_restart_at:
+            print(f"{now:.0f} s: restarting the broker", flush=True)
+            broker.stop()
+            time.sleep(3.0)
+            broker = start_broker(config)
+            broker_restarted = True
+            pending = {"at_s": round(now, 1), "kind": "broker restart"}
+            kills.append(pending)
+        time.sleep(1.0)
+    steps = producer.sent_steps
+    expected = args.symbols * max(0, steps - WINDOW + 1)
+    settle = time.monotonic()
+    while (lag(url) or 0) > 0 and time.monotonic() - settle < 300:
+        time.sleep(2.0)
+    seen = distinct_forecasts(broker.bootstrap, prefix + topics.FORECASTS, expected, timeout=600)
+    usage = worker.usage()
+    worker.stop()
+    broker.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO_ROOT).stdout.strip()
+    slopes = [slope_mb_per_hour([s for s in seg if s[0] - seg[0][0] > 60]) for seg in rss if seg]
+    report = {
+        "meta": {"command": " ".join(["scripts/soak.py", *sys.argv[1:]]), "commit": commit,
+                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
+        "symbols": args.symbols, "rate_ticks_per_s": args.rate, "seconds": round(seconds),
+        "ticks_sent": steps * args.symbols,
+        "producer_error": repr(producer.error) if producer.error else None,
+        "forecasts_expected": expected, "forecasts_distinct": seen, "forecasts_lost": expected - seen,
+        "faults": kills, "rss_mb_last": round(rss[-1][-1][1], 1) if rss[-1] else None,
+        "rss_mb_max": round(max((v for seg in rss for _, v in seg if v == v), default=float("nan")), 1),
+        "rss_slope_mb_per_hour_between_restarts": [None if s is None else round(s, 1) for s in slopes],
+        "worker_cpu_s_last_process": round(usage["cpu_s_total"], 1),
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0 if report["forecasts_lost"] == 0 and producer.error is None else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
