@@ -179,6 +179,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             kills.append({"at_s": round(now, 1), "kind": f"worker exit {worker.proc.returncode}, restarted"})
             worker.start()
         current = lag(url)
+        if int(now) % 30 == 0:
+            print(f"{now:.0f} s: lag {current}, rss {rss[-1][-1][1]:.0f} MB", flush=True)
         if pending is not None and current is not None and current <= 2 * args.rate:
             pending["caught_up_s"] = round(now - pending["at_s"], 1)
             pending = None
