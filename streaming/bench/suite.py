@@ -14,7 +14,9 @@ Parts, in order (each reported in the JSON and the table):
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +42,7 @@ from streaming.bench.runner import stop_all
 from streaming.bench.scenarios import BenchContext, group_run, latency_run, preloaded_run, trivial_run
 from streaming.serving.inference import load_sentiment
 from streaming.serving.model_registry import LOADERS, wanted_dir
-from streaming.settings import Settings
+from streaming.settings import REPO_ROOT, Settings
 
 REQUIRED_KEYS = ("end_to_end_ticks_per_s", "single_tick_messages_per_s", "trivial_agent_events_per_s",
                  "feedback_messages_per_s", "inference_bound_windows_per_s", "naive_predict_ticks_per_s",
@@ -217,7 +219,28 @@ def run_bench(opts: BenchOptions, settings: Settings, bootstrap: str | None = No
                                                      "speedup_vs_naive_predict")})
     result["timestamp_type"] = _timestamp_type(result)
     result["elapsed_s"] = time.monotonic() - clock.start
+    result["commit"] = _commit()
+    result["settings_note"] = _settings_note()
     return result
+
+
+def _commit() -> str:
+    """The measured code's commit (``+dirty`` with uncommitted changes), for the recorded run."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def _settings_note() -> str:
+    """SENTINEL_* variables the workers inherited: a run with a setting changed says so."""
+    given = sorted(f"{k}={v}" for k, v in os.environ.items()
+                   if k.startswith("SENTINEL_") and "PASSWORD" not in k)
+    return ", ".join(given) or "defaults"
 
 
 def _timestamp_type(result: dict[str, Any]) -> str:
