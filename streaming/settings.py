@@ -91,6 +91,7 @@ class Settings:
     # exactly_once loses results under kill -9 (docs/reliability.md): refused unless this is set.
     experimental_exactly_once: bool = False
     log_level: str = "INFO"
+    event_loop: str = "asyncio"  # or "uvloop" (the [fast] extra; docs/benchmarks.md has both measured)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -168,6 +169,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("exactly_once is refused: faust-streaming lost results under kill -9 in our "
                           "crash tests (docs/reliability.md); the default at_least_once with deterministic "
                           f"alert ids keeps every result ({PREFIX}EXPERIMENTAL_EXACTLY_ONCE=1 to probe it)")
+    if settings.event_loop not in ("asyncio", "uvloop"):
+        raise ConfigError(f"{PREFIX}EVENT_LOOP must be asyncio or uvloop")
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         raise ConfigError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together (mTLS)")
 

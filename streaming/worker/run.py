@@ -59,7 +59,21 @@ def _start_deadline(grace: float = SHUTDOWN_GRACE_S) -> None:
     timer.start()
 
 
+def use_event_loop(name: str) -> None:
+    """uvloop, when asked for, before Faust or anything else makes a loop."""
+    if name != "uvloop":
+        return
+    try:
+        import uvloop
+    except ImportError:
+        raise ConfigError("SENTINEL_EVENT_LOOP=uvloop needs uvloop: "
+                          "pip install 'stream-sentinel[fast]'") from None
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    logger.info("event loop: uvloop %s", uvloop.__version__)
+
+
 def run_worker(settings: Settings) -> int:
+    use_event_loop(settings.event_loop)
     metrics = new_metrics()
     models = load_models(settings, metrics)
     try:

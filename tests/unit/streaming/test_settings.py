@@ -31,6 +31,7 @@ def test_typed_values_and_defaults() -> None:
     ({"SENTINEL_MAX_SYMBOLS": "0"}, "MAX_SYMBOLS must be >= 1"),
     ({"SENTINEL_SSL_CERTFILE": "/c.pem"}, "go together"),
     ({"SENTINEL_SSL_CHECK_HOSTNAME": "maybe"}, "not a valid bool"),
+    ({"SENTINEL_EVENT_LOOP": "trio"}, "asyncio or uvloop"),
 ])
 def test_invalid_settings_are_one_line_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as err:
