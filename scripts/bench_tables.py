@@ -1,6 +1,7 @@
 """Render the recorded-run table of docs/benchmarks.md from committed ``sentinel bench --json`` files.
 
     python scripts/bench_tables.py docs/results/bench-AFTER.json [BEFORE.json ...]
+    python scripts/bench_tables.py --sizing docs/results/bench-AFTER.json
 
 The first file is the shipped code's run (its rows, targets and verdicts); every further
 file adds a column of the same rows (an earlier commit, or a setting switched off), matched
@@ -10,6 +11,7 @@ by the row's label, so a comparison is read from runs made back to back on one m
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -29,7 +31,35 @@ def _title(result: dict, path: Path) -> str:
             f"load average at start {m.get('load_avg_at_start')}")
 
 
+def sizing(result: dict, target_ticks: float = 100_000, headroom: float = 0.7) -> None:
+    """Workers and partitions for ``target_ticks`` from the run's measured ticks per worker CPU-second.
+
+    A linear extrapolation: it assumes each worker gets a core of its own and the brokers keep
+    up; with 2 cores shared by broker, load generator and workers it cannot be checked here.
+    """
+    runs = result.get("runs", {})
+    bundle = result.get("options", {}).get("bundle", 100)
+    print(f"| input form | ticks per worker CPU-second (measured) | workers for {target_ticks:,.0f} ticks/s "
+          f"at {headroom:.0%} CPU | partitions |")
+    print("|---|---:|---:|---:|")
+    for name, label in (("single_tick", "single-tick messages"), ("bundled", f"bundles of {bundle}")):
+        run = runs.get(name)
+        if not run or not run.get("cpu_s"):
+            continue
+        per_cpu_s = run["records"] / run["cpu_s"]  # forecasts (one per tick) in the measured interval
+        workers = math.ceil(target_ticks / (per_cpu_s * headroom))
+        partitions = 2 ** math.ceil(math.log2(max(workers, 1) * 2))  # room to add workers without re-keying
+        print(f"| {label} | {per_cpu_s:,.0f} | {workers} | {partitions} |")
+    lat = runs.get("latency", {})
+    if lat.get("peak_rss_mb"):
+        print(f"\nMemory measured: peak RSS {lat['peak_rss_mb']:.0f} MB for one worker with "
+              f"{lat['symbols']:,} symbols (latency run).")
+
+
 def main() -> int:
+    if sys.argv[1] == "--sizing":
+        sizing(json.loads(Path(sys.argv[2]).read_text()))
+        return 0
     paths = [Path(p) for p in sys.argv[1:]]
     results = [json.loads(p.read_text()) for p in paths]
     others = [{_key(r[0]): r[1] for r in rows(res)} for res in results[1:]]
