@@ -1,8 +1,10 @@
-# syntax=docker/dockerfile:1
 # stream-sentinel worker and tools (`sentinel worker`, `sentinel produce ...`, `sentinel alerts tail`).
 # The serving install only: no TensorFlow, no [train] or [dev] extras. Built and run by
 # docker-compose.yml; see docs/operations.md.
-FROM python:3.11-slim
+# PYTHON_IMAGE: the base image; the official one unless a build swaps it (the compose test
+# builds on a local stand-in, scripts/compose_test).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

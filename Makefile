@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip
 STAGE  := bash scripts/stage.sh
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help demo test test-fast lint install install-train system-deps broker-start broker-stop clean
+.PHONY: help demo test test-fast compose-test lint install install-train system-deps broker-start broker-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,8 +40,13 @@ test: system-deps install-train ## run the whole test suite (unit, integration o
 test-fast: install ## unit tests only, seconds
 	$(PY) -m pytest -m "not integration and not train"
 
+# Installs and starts Docker where missing (root), builds local stand-ins for the official base
+# images from Debian's packages and runs docker-compose.yml for real (scripts/compose_test).
+compose-test: install ## docker-compose.yml brought up and checked for real (~6 min, 10 on a fresh machine)
+	COMPOSE_TEST_REQUIRED=1 $(PY) -m pytest tests/compose -m compose -s
+
 lint: install ## ruff + mypy
-	$(VENV)/bin/ruff check streaming training export tests
+	$(VENV)/bin/ruff check streaming training export tests scripts/compose_test
 	$(VENV)/bin/mypy streaming export
 
 broker-start: install ## start the dev Kafka broker on 127.0.0.1:9092
