@@ -29,8 +29,9 @@ class LagReporter:
         if not owned:
             return
         highwaters = await consumer.highwaters(*owned)
-        for tp in owned:
-            committed = await _committed(consumer, tp)
+        # Concurrently: one slow lookup (no commit yet) must not stretch the timer past its interval.
+        committed_offsets = await asyncio.gather(*(_committed(consumer, tp) for tp in owned))
+        for tp, committed in zip(owned, committed_offsets, strict=True):
             if committed is not None:
                 lag = max(0, highwaters.get(tp, committed) - committed)
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
