@@ -15,6 +15,7 @@ import platform
 import random
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,23 @@ def collect(worker: WorkerProcess, ref: Reference, timeout: float = 180.0) -> Ou
     return Outcome(forecasts, anomalies)
 
 
+def survive(worker: WorkerProcess, producer: BackgroundProducer, ref: Reference, rng: random.Random,
+            times: int, gap: tuple[float, float],
+            fault: Callable[[int], None]) -> tuple[Outcome, dict[str, int]]:
+    """Inject ``fault`` ``times`` times, ``gap`` seconds apart (from the seed), then compare with ``ref``."""
+    producer.start()
+    try:
+        for i in range(times):
+            time.sleep(rng.uniform(*gap))
+            fault(i)
+        producer.join(120)
+        assert producer.error is None and not producer.is_alive()
+        outcome = collect(worker, ref)
+        return outcome, outcome.check(ref)
+    finally:
+        worker.stop()
+
+
 def assert_nothing_lost(report: dict[str, int], name: str) -> None:
     print("fault report:", report)
     save_report(name, report)
@@ -81,22 +99,14 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
     ref = reference(ticks, tiny_models_dir)
     worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
     producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
-    producer.start()
-    crashes = 0
-    try:
-        for _ in range(5):
-            time.sleep(rng.uniform(3.0, 7.0))
-            worker.kill()
-            print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {crashes + 1})")
-            crashes += 1
-            worker.start()
-        producer.join(120)
-        assert producer.error is None and not producer.is_alive()
-        outcome = collect(worker, ref)
-        report = outcome.check(ref)
-    finally:
-        worker.stop()
-    report["crashes"] = crashes
+
+    def crash(i: int) -> None:
+        worker.kill()
+        print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {i + 1})")
+        worker.start()
+
+    outcome, report = survive(worker, producer, ref, rng, 5, (3.0, 7.0), crash)
+    report["crashes"] = 5
     report["offset_rewinds"] = worker.log_text().count("never reached the agent")
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
@@ -184,25 +194,17 @@ def test_graceful_restarts_hand_over_without_duplicates(kafka_broker: object, ti
     ref = reference(ticks, tiny_models_dir)
     worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
     producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1000)
-    producer.start()
-    stops = 0
-    try:
-        for _ in range(3):
-            time.sleep(rng.uniform(2.0, 4.0))
-            started = time.monotonic()
-            worker.stop()
-            stopped_in = time.monotonic() - started
-            assert worker.proc is not None and worker.proc.returncode == 0, worker.log_text()[-3000:]
-            print(f"SIGTERM {stops + 1}: exited 0 in {stopped_in:.1f} s")
-            stops += 1
-            worker.start()
-        producer.join(120)
-        assert producer.error is None and not producer.is_alive()
-        outcome = collect(worker, ref)
-        report = outcome.check(ref)
-    finally:
+
+    def graceful_stop(i: int) -> None:
+        started = time.monotonic()
         worker.stop()
-    report["graceful_stops"] = stops
+        stopped_in = time.monotonic() - started
+        assert worker.proc is not None and worker.proc.returncode == 0, worker.log_text()[-3000:]
+        print(f"SIGTERM {i + 1}: exited 0 in {stopped_in:.1f} s")
+        worker.start()
+
+    _, report = survive(worker, producer, ref, rng, 3, (2.0, 4.0), graceful_stop)
+    report["graceful_stops"] = 3
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
     assert_nothing_lost(report, "sigterm_x3")
