@@ -133,10 +133,11 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
                                 settings.pipeline_depth if pipelined else 0,
-                                HoleProbe(client_kwargs(settings), isolation))
+                                HoleProbe(client_kwargs(settings), isolation), hold_by_reference=exactly_once)
     intake_feedback = BatchIntake(fb, None, metrics, min(settings.batch_max, 256), settings.batch_within_s,
                                   settings.pipeline_depth if pipelined else 0,
-                                  HoleProbe(client_kwargs(settings), isolation))
+                                  HoleProbe(client_kwargs(settings), isolation),
+                                  hold_by_reference=exactly_once)
     lag = LagReporter(None, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
 
     # Faust creates its consumer when the worker starts: the intakes get it then.

@@ -71,9 +71,14 @@ class BatchIntake:
 
     def __init__(self, handler: Handler, consumer: Any, metrics: Metrics, max_batch: int,
                  within_s: float, pipeline_depth: int = 0, probe: HoleProbe | None = None,
-                 take: Take = take_ready) -> None:
+                 take: Take = take_ready, hold_by_reference: bool = True) -> None:
         self.handler, self.consumer, self.metrics, self.probe = handler, consumer, metrics, probe
         self.take = take
+        # Held events keep a reference (never acknowledged) only where Faust's own commits
+        # count (exactly-once). With the commit ledger, acknowledging them commits nothing,
+        # and an unreleased reference would make a stop or rebalance mid-rewind wait forever
+        # for them ("Wait for streams", then the 8-s shutdown deadline).
+        self.hold_by_reference = hold_by_reference
         self._probed: dict[TP, int] = {}
         self.max_batch, self.within_s, self.pipeline_depth = max_batch, within_s, pipeline_depth
         self.guard = OffsetGuard()
@@ -113,8 +118,8 @@ class BatchIntake:
                 verdict, seek_to = guard.check(tp, message.offset)
             if verdict is Verdict.PROCESS:
                 keep.append(event)
-            elif verdict is Verdict.HOLD:
-                message.incref()  # take_events' ack now leaves it unacknowledged: never committed
+            elif verdict is Verdict.HOLD and self.hold_by_reference:
+                message.incref()  # the take loop's ack now leaves it unacknowledged: never committed
             if seek_to is not None:
                 if tp not in seeks and guard.rewinds > rewinds:
                     logger.warning("%s[%d]: offset %d never reached the agent (got %d); rewinding",

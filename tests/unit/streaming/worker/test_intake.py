@@ -67,6 +67,17 @@ def test_a_gap_holds_later_events_and_rewinds_once() -> None:
     assert sample(intake.metrics, "sentinel_offset_rewinds_total", topic=TOPIC) == 1
 
 
+def test_with_the_commit_ledger_held_events_are_not_pinned() -> None:
+    """Acknowledging a held event commits nothing there, and a pinned one would block a stop."""
+    consumer = FakeConsumer({P0: 100})
+    intake = BatchIntake(Handler(), consumer, new_metrics(), max_batch=100, within_s=0.01,
+                         hold_by_reference=False)
+    batch = events([100, 101, 104, 105])
+    assert offsets(admit(intake, batch)) == [100, 101]
+    assert [e.message.refcount for e in batch] == [0, 0, 0, 0]
+    assert consumer._thread.seeks == [(P0, 102)]
+
+
 def test_events_prefetched_before_the_seek_ask_for_it_again_without_a_new_rewind() -> None:
     consumer = FakeConsumer({P0: 100})
     intake = intake_for(consumer)
