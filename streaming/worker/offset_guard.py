@@ -9,7 +9,7 @@ were never seen by any worker (each affected symbol's window silently missed a t
 
 The guard checks that, within one consumer generation, each partition's events arrive
 at consecutive offsets starting from the committed offset. On a jump it holds back the
-events after the gap, unprocessed and unacknowledged, and asks for a rewind (a seek back
+events after the gap, unprocessed (their offsets never reach the commit ledger), and asks for a rewind (a seek back
 to the first missing offset). Faust's drain loop may still be handing out records fetched
 before the seek, which push its read offset up again and make it drop the re-fetched
 records below it, so every held event asks for the seek again; the rewind converges once
