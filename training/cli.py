@@ -89,6 +89,15 @@ def add_train_parsers(subparsers: Any) -> Any:
     s.add_argument("--ngram-window", type=int, default=0,
                    help="n-grams from the last N tokens (default: --max-len; longer texts, e.g. IMDB)")
     s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")
+    s.add_argument("--pretrain", action="append", default=[], metavar="CSV[:COLS]",
+                   help="language-model pretraining of the embedding + LSTM on this unlabelled text "
+                        "(repeatable; the labelled file's test texts are always left out; cached)")
+    s.add_argument("--pretrain-epochs", type=int, default=3)
+    s.add_argument("--pretrain-max-texts", type=int, default=0, metavar="N",
+                   help="a seeded sample of N texts per --pretrain corpus (0 = all)")
+    s.add_argument("--freeze-epochs", type=int, default=1,
+                   help="after pretraining: epochs with the embedding + LSTM frozen")
+    s.add_argument("--lm-cache", default=".sentinel/lm", metavar="DIR", help="pretrained weights cache")
     s.add_argument("--metrics-out", metavar="PATH", help="write every figure of the run as one JSON file")
     s.add_argument("--no-calibration", dest="calibrate", action="store_false",
                    help="serve the raw sigmoid (default: temperature + bias fitted on validation)")

@@ -116,10 +116,14 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     target_recall=args.target_recall, embeddings=args.embeddings,
                                     pooling=args.pooling, ngrams=args.ngrams,
                                     ngram_buckets=args.ngram_buckets, ngram_window=args.ngram_window,
-                                    wide_l2=args.wide_l2, calibrate=args.calibrate)
+                                    wide_l2=args.wide_l2, calibrate=args.calibrate,
+                                    pretrain=tuple(args.pretrain), pretrain_epochs=args.pretrain_epochs,
+                                    pretrain_max_texts=args.pretrain_max_texts,
+                                    freeze_epochs=args.freeze_epochs)
     prep = sentiment.prepare(data, cfg)
     cfg, matrix, coverage = _embeddings(cfg, prep)
-    fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None)
+    fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None,
+                           Path(args.lm_cache))
     probs, results = _score_sentiment(fitted, prep, cfg)
     spec = sentiment.release_spec(cfg, prep, fitted, results, data.description, coverage,
                                   results.get("calibration_params"))
@@ -145,7 +149,7 @@ def train_sentiment(args: argparse.Namespace) -> int:
         out = {"command": "sentinel train sentiment", "config": asdict(cfg), "data": data.description,
                "counts": spec.training["counts"], "epochs_trained": len(fitted.history["loss"]),
                "best_epoch": fitted.best_epoch, "train_seconds": round(fitted.seconds, 1),
-               "total_seconds": round(time.perf_counter() - t0, 1), **results}
+               "total_seconds": round(time.perf_counter() - t0, 1), "fit": fitted.extra, **results}
         Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.metrics_out).write_text(json.dumps(_jsonable(out), indent=1) + "\n", encoding="utf-8")
         _say(f"metrics: {args.metrics_out}")

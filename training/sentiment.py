@@ -51,6 +51,11 @@ class SentimentConfig:
     wide_warm_start: bool = True  # start the wide branch from a logistic regression on its features
     wide_idf: bool = True  # weight n-gram occurrences by their training-set idf
     calibrate: bool = True
+    pretrain: tuple[str, ...] = ()  # unlabelled corpora for LM pretraining (training.pretrain)
+    pretrain_epochs: int = 3
+    pretrain_max_texts: int = 0  # per corpus; 0 = all
+    pretrain_out_vocab: int = 4000
+    freeze_epochs: int = 1  # after pretraining: epochs with embedding + LSTM frozen (gradual unfreezing)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def class_weights(labels: npt.NDArray[np.int64]) -> dict[int, float]:
 
 
 def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.float32] | None = None,
-        tensorboard: Path | None = None) -> FitResult:
+        tensorboard: Path | None = None, lm_cache: Path | None = None) -> FitResult:
     """Class-weighted training, early stopping on validation ROC-AUC, best weights restored."""
     import keras
 
@@ -93,22 +98,64 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
                                   cfg.dropout, cfg.learning_rate, embedding_matrix, cfg.pooling,
                                   ngrams.n_features if ngrams else 0, ngrams.width if ngrams else 0,
                                   cfg.wide_l2)
-    warm: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if cfg.pretrain:
+        extra["pretraining"] = load_pretrained(model, cfg, prep, embedding_matrix, lm_cache)
     if ngrams is not None:
         warm = init_wide(model, prep, cfg.seed, cfg.wide_idf, cfg.wide_warm_start)
+        if warm:
+            extra["wide_warm_start"] = warm
     callbacks = [keras.callbacks.EarlyStopping("val_auc", mode="max", patience=cfg.patience,
                                                restore_best_weights=True),
                  keras_progress(cfg.epochs, f"sentiment {cfg.arch}")]
     if tensorboard:
         callbacks.append(tensorboard_callback(tensorboard))
     y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
+    common = {"validation_data": (prep.encoded["val"], y_va), "batch_size": cfg.batch_size,
+              "class_weight": class_weights(y_tr), "verbose": 0}
     t0 = time.perf_counter()
-    hist = model.fit(prep.encoded["train"], y_tr, validation_data=(prep.encoded["val"], y_va),
-                     epochs=cfg.epochs, batch_size=cfg.batch_size, class_weight=class_weights(y_tr),
-                     callbacks=callbacks, verbose=0)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1,
-                     {"wide_warm_start": warm} if warm else {})
+    history: dict[str, list[float]] = {}
+    frozen = min(cfg.freeze_epochs, cfg.epochs) if cfg.pretrain else 0
+    if frozen:
+        # Gradual unfreezing: the new heads first learn to read the pretrained states,
+        # so the first large gradients do not wipe out what the LM learned.
+        _set_trainable(model, False, cfg.learning_rate)
+        hist = model.fit(prep.encoded["train"], y_tr, epochs=frozen, **common)
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        _set_trainable(model, True, cfg.learning_rate)
+    hist = model.fit(prep.encoded["train"], y_tr, epochs=cfg.epochs - frozen, callbacks=callbacks, **common)
+    for k, vals in hist.history.items():
+        history.setdefault(k, []).extend(float(v) for v in vals)
+    return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1, extra)
+
+
+def _set_trainable(model: Any, trainable: bool, learning_rate: float) -> None:
+    import keras
+
+    for name in ("embedding", "encoder"):
+        model.get_layer(name).trainable = trainable
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc")])
+
+
+def load_pretrained(model: Any, cfg: SentimentConfig, prep: Prepared,
+                    embedding_matrix: npt.NDArray[np.float32] | None,
+                    cache: Path | None = None) -> dict[str, Any]:
+    """Embedding and LSTM weights from the (cached) language model; the test texts never enter it."""
+    from training.pretrain import DEFAULT_CACHE, LMConfig, pretrained_weights
+
+    if cfg.arch != "lstm":
+        raise ValueError("LM pretraining is implemented for the one-direction LSTM only")
+    desc = prep.parts["test"].description
+    lm_cfg = LMConfig(units=cfg.units, embed_dim=cfg.embed_dim, max_len=cfg.max_len,
+                      out_vocab=min(cfg.pretrain_out_vocab, len(prep.tokenizer.vocab)),
+                      epochs=cfg.pretrain_epochs, max_texts=cfg.pretrain_max_texts, seed=cfg.seed)
+    weights, info = pretrained_weights(prep.tokenizer.vocab, cfg.pretrain, set(prep.parts["test"].texts),
+                                       lm_cfg, embedding_matrix, cache or DEFAULT_CACHE,
+                                       (desc["file"], desc["text_columns"]) if "file" in desc else None)
+    for name, values in weights.items():
+        model.get_layer(name).set_weights(values)
+    return info
 
 
 def wide_idf(features: npt.NDArray[np.int64], n_features: int) -> npt.NDArray[np.float32]:

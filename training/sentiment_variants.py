@@ -49,6 +49,15 @@ VARIANTS["idf2_lstm_pool_drop0.5"] = {"arch": "lstm", "pooling": "maxmean", "ngr
 VARIANTS["idf2_lstm_last"] = {"arch": "lstm", "pooling": "last", "ngrams": 2}
 VARIANTS["idf2_lstm32_pool"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 2, "units": 32}
 VARIANTS["idf2_bilstm_pool"] = {"arch": "bidirectional", "pooling": "maxmean", "ngrams": 2}
+# Language-model pretraining of the embedding + LSTM on the --pretrain corpora, then one
+# frozen epoch (training.pretrain); "lm" variants need --pretrain.
+VARIANTS["lm_lstm32_pool"] = {**VARIANTS["idf2_lstm32_pool"], "pretrain": True}
+VARIANTS["lm_lstm32_pool_nofreeze"] = {**VARIANTS["lm_lstm32_pool"], "freeze_epochs": 0}
+VARIANTS["lm_lstm32_pool_frozen"] = {**VARIANTS["lm_lstm32_pool"], "freeze_epochs": 99}
+VARIANTS["lm_lstm64_pool"] = {**VARIANTS["lm_lstm32_pool"], "units": 64}
+VARIANTS["lm_lstm32_deep_only"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 0, "units": 32,
+                                   "pretrain": True}
+VARIANTS["lstm32_deep_only"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 0, "units": 32}
 
 
 def validation_figures(y: Any, p: Any, target: float) -> dict[str, float]:
@@ -84,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patience", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--pretrain", action="append", default=[], metavar="CSV[:COLS]",
+                    help="unlabelled corpus for the lm_* variants (repeatable)")
+    ap.add_argument("--pretrain-epochs", type=int, default=3)
+    ap.add_argument("--pretrain-max-texts", type=int, default=0)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", required=True, help="JSON file; existing variants in it are kept")
     args = ap.parse_args(argv)
@@ -102,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                                                    base_cfg.target_recall), **info}
         result["data"] = data.description
     for name in args.variants.split(","):
-        cfg = replace(base_cfg, **VARIANTS[name])
+        spec = dict(VARIANTS[name])
+        if spec.pop("pretrain", False):
+            if not args.pretrain:
+                ap.error(f"{name} needs --pretrain")
+            spec.update(pretrain=tuple(args.pretrain), pretrain_epochs=args.pretrain_epochs,
+                        pretrain_max_texts=args.pretrain_max_texts)
+        cfg = replace(base_cfg, **spec)
         prep = sentiment.prepare(data, cfg)
         cfg, matrix, coverage = _embeddings(cfg, prep)
         t0 = time.perf_counter()
@@ -114,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                "val_auc_by_epoch": fitted.history["val_auc"],
                "train_seconds": round(time.perf_counter() - t0, 1),
                "params": int(fitted.model.count_params()), **fitted.extra,
-               "config": {**asdict(cfg), **VARIANTS[name]}}
+               "config": asdict(cfg)}
         result["variants"][name] = _jsonable(row)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(_jsonable(result), indent=1) + "\n", encoding="utf-8")

@@ -46,10 +46,18 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
     return markdown(["metric", *names], rows)
 
 
+def _pretraining(config: dict[str, Any], info: dict[str, Any] | None) -> str:
+    if not config.get("pretrain") or not info:
+        return "-"
+    return (f"{info['epochs']} ep., {info['texts']:,} texts, ppl {info['val_perplexity']:.1f}; "
+            f"frozen {min(config['freeze_epochs'], config['epochs'])} ep.")
+
+
 def variants_table(result: dict[str, Any]) -> str:
     """``training.sentiment_variants`` JSON -> one row per variant, validation figures only."""
     headers = ["variant", "arch", "units", "pooling", "n-grams", "idf", "buckets", "wide start", "dropout",
-               "val ROC-AUC", "val AP", "val neg. precision @ recall 0.90", "epochs (best)", "train s"]
+               "LM pretraining", "val ROC-AUC", "val AP", "val neg. precision @ recall 0.90", "epochs (best)",
+               "train s"]
     rows = []
     for name, v in result["variants"].items():
         c = v["config"]
@@ -58,11 +66,12 @@ def variants_table(result: dict[str, Any]) -> str:
                      ("yes" if c.get("wide_idf", False) else "no") if wide else "-",
                      c.get("ngram_buckets") if wide else "-",
                      ("LR" if c.get("wide_warm_start", False) else "zeros") if wide else "-",
-                     c["dropout"], v["val_roc_auc"], v["val_average_precision"],
+                     c["dropout"], _pretraining(c, v.get("pretraining")), v["val_roc_auc"],
+                     v["val_average_precision"],
                      v["val_neg_precision_at_recall"], f"{v['epochs']} ({v['best_epoch']})",
                      v["train_seconds"]])
     b = result["baseline"]
-    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-",
+    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-", "-",
                  b["val_roc_auc"], b["val_average_precision"], b["val_neg_precision_at_recall"], "-",
                  b["seconds"]])
     return markdown(headers, rows)

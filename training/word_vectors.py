@@ -60,6 +60,7 @@ def ppmi_svd(counts: Any, dim: int = 100, alpha: float = 0.75) -> npt.NDArray[np
 
 
 def write_glove(path: Path, words: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for word, vec in zip(words, vectors, strict=True):
             fh.write(word + " " + " ".join(f"{v:.5f}" for v in vec) + "\n")
