@@ -84,7 +84,20 @@ def classification_metrics(y_true: npt.ArrayLike, p_negative: npt.ArrayLike,
         "confusion_matrix": {"labels": ["negative", "positive"], "rows_true_cols_pred": cm.tolist()},
         "at_0_5": _at_half(y, p),
         "ece": expected_calibration_error(y, p, 15),
+        "oracle_precision_at_recall_0_90": _oracle_precision(y, p, 0.90) if both else None,
     }
+
+
+def _oracle_precision(y: npt.NDArray[np.int64], p: Array, recall: float) -> float:
+    """Best negative precision of any threshold with recall >= ``recall`` on these very rows.
+
+    Not an operating point (the threshold is fitted to the rows it is scored on); it shows
+    how much of a precision shortfall is the model's ranking and how much the threshold's.
+    """
+    from sklearn import metrics as skm
+
+    prec, rec, _ = skm.precision_recall_curve(y, p)
+    return float(prec[rec >= recall].max())
 
 
 def _at_half(y: npt.NDArray[np.int64], p: Array) -> dict[str, float]:

@@ -41,7 +41,9 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
             ("negative F1", lambda m: m["per_class"]["negative"]["f1"]),
             ("accuracy @0.5", lambda m: m["at_0_5"]["accuracy"]),
             ("macro F1 @0.5", lambda m: m["at_0_5"]["macro_f1"]),
-            ("ECE (15 bins)", lambda m: m.get("ece")), ("n", lambda m: m["n"])]
+            ("ECE (15 bins)", lambda m: m.get("ece")),
+            ("best neg. precision @ recall >= 0.90 (oracle threshold)",
+             lambda m: m.get("oracle_precision_at_recall_0_90")), ("n", lambda m: m["n"])]
     rows = [[label, *(get(results[n]) for n in names)] for label, get in spec]
     return markdown(["metric", *names], rows)
 

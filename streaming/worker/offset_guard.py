@@ -9,13 +9,14 @@ were never seen by any worker (each affected symbol's window silently missed a t
 
 The guard checks that, within one consumer generation, each partition's events arrive
 at consecutive offsets starting from the committed offset. On a jump it holds back the
-events after the gap, unprocessed (their offsets never reach the commit ledger), and asks for a rewind (a seek back
-to the first missing offset). Faust's drain loop may still be handing out records fetched
-before the seek, which push its read offset up again and make it drop the re-fetched
-records below it, so every held event asks for the seek again; the rewind converges once
-those records are through (the crash tests: within a second). Nothing but the expected
-offset is ever accepted, because after a seek Faust can resume a batch half-way (a record
-just above the expected one is no proof that the expected one does not exist). Only if the
+events after the gap, unprocessed (their offsets never reach the commit ledger), and asks
+for a rewind (a seek back to the first missing offset). Faust's drain loop may still be
+handing out records fetched before the seek, which push its read offset up again and make
+it drop the re-fetched records below it, so every held event asks for the seek again; the
+rewind converges once those records are through (the crash tests: within a second). Nothing
+but the expected offset is ever accepted, because after a seek Faust can resume a batch
+half-way (a record just above the expected one is no proof that the expected one does not
+exist). Only if the
 expected offset has not arrived for ``hole_timeout_s`` while later ones keep coming does the
 guard move on to the lowest offset it has seen, and says so (``holes_accepted``).
 
