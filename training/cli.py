@@ -88,6 +88,9 @@ def add_train_parsers(subparsers: Any) -> Any:
     s.add_argument("--ngram-buckets", type=int, default=1 << 18, help="hash buckets of the 2..N-grams")
     s.add_argument("--ngram-window", type=int, default=0,
                    help="n-grams from the last N tokens (default: --max-len; longer texts, e.g. IMDB)")
+    s.add_argument("--wide-nb", choices=("auto", "no", "yes"), default="auto",
+                   help="warm start of the wide branch with Naive-Bayes-scaled features "
+                        "(auto: whichever scores better on validation)")
     s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")
     s.add_argument("--pretrain", action="append", default=[], metavar="CSV[:COLS]",
                    help="language-model pretraining of the embedding + LSTM on this unlabelled text "

@@ -99,6 +99,9 @@ def _print_export(target: Path, manifest: Any) -> None:
           f"{manifest.parity['max_abs_diff']:.2e} on {manifest.parity['n']})")
 
 
+_WIDE_NB = {"auto": (False, True), "no": (False,), "yes": (True,)}
+
+
 def train_sentiment(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from training import sentiment
@@ -117,6 +120,7 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     pooling=args.pooling, ngrams=args.ngrams,
                                     ngram_buckets=args.ngram_buckets, ngram_window=args.ngram_window,
                                     wide_l2=args.wide_l2, calibrate=args.calibrate,
+                                    wide_nb=_WIDE_NB[args.wide_nb],
                                     pretrain=tuple(args.pretrain), pretrain_epochs=args.pretrain_epochs,
                                     pretrain_max_texts=args.pretrain_max_texts,
                                     freeze_epochs=args.freeze_epochs)
