@@ -39,14 +39,6 @@ def _lr(c: float) -> Any:
     return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
 
 
-def _nb_ratio(x: Any, y: Any) -> Any:
-    """log((p(f|neg)) / p(f|pos)) from binary presence, add-one smoothed (Wang & Manning 2012)."""
-    b = (x > 0).astype(np.float64)
-    pn = np.asarray(b[y == 1].sum(0)).ravel() + 1
-    pp = np.asarray(b[y == 0].sum(0)).ravel() + 1
-    return np.log((pn / pn.sum()) / (pp / pp.sum()))
-
-
 def _vectorizers(name: str, tokens: Any) -> list[Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -68,7 +60,9 @@ def _features(name: str, tokens: Any, train: list[str], test: list[str], y: Any)
     x_tr = hstack([v.fit_transform(train) for v in vs]).tocsr()
     x_te = hstack([v.transform(test) for v in vs]).tocsr()
     if name.startswith("nb:"):
-        r = _nb_ratio(x_tr, y)
+        from training.sentiment import nb_ratio
+
+        r = nb_ratio(x_tr, y)  # |ratio|: a column's sign does not change a regularised fit
         x_tr, x_te = x_tr.multiply(r).tocsr(), x_te.multiply(r).tocsr()
     return x_tr, x_te
 
@@ -113,7 +107,7 @@ def wide_layer_scale() -> list[dict[str, Any]]:
     f_tr, f_va = prep.encoded["train"][:, start:], prep.encoded["val"][:, start:]
     y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
     idf = s.wide_idf(f_tr, hasher.n_features)
-    r = _nb_ratio(s.wide_matrix(f_tr, np.ones(hasher.n_features, np.float32)), y_tr)
+    r = s.nb_ratio(s.wide_matrix(f_tr, np.ones(hasher.n_features, np.float32)), y_tr)
     rows = []
     for name, scale in (("idf", idf), ("|nb ratio|", np.abs(r)), ("idf * |nb ratio|", idf * np.abs(r))):
         x_tr, x_va = (s.wide_matrix(f, scale.astype(np.float32)) for f in (f_tr, f_va))
