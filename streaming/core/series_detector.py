@@ -65,6 +65,7 @@ class SeriesConfig:
     resid_sigmas: float = 3.8  # "resid": a forecast residual this many σ out is a ratio of 1
     resid_alpha: float = 0.02  # EW weight of the residual's mean and variance (~50 ticks)
     combine: str = "max"  # "max": largest ratio; "product": product of the ratios above 1
+    shape_refractory: float = 8.0  # shape evaluations a shape event is held: shape_len / shape_every
 
 
 @dataclass(slots=True)
@@ -82,6 +83,7 @@ class SeriesState:
     res_mean: float = 0.0
     res_var: float = 0.0
     res_prev: float = 0.0
+    shape_hold: float = 1.0
     dec_sum: float = 0.0
     dec_n: int = 0
     dec_count: int = 0
@@ -127,6 +129,7 @@ class SeriesDetector:
         c = self.config
         self._on = [name in c.components for name in COMPONENTS]
         self._hold_decay = 1.0 - 1.0 / c.refractory if c.refractory > 0 else 0.0
+        self._shape_decay = 1.0 - 1.0 / c.shape_refractory if c.shape_refractory > 0 else 0.0
 
     def update(self, state: SeriesState, value: float, residual: float | None = None) -> float:
         """Score ``value`` (and the caller's forecast residual, if any) in [0, 1); update state."""
@@ -202,6 +205,12 @@ class SeriesDetector:
                 # outlier barely moves it, a new regime is absorbed within a few ticks.
                 streaks[i] = min(streaks[i] + 1.0, 60.0)
                 refs[i] = min(d, ref * c.grow ** streaks[i]) if ref > 0.0 else d
+        if self._shape_decay and stats[5] >= 0.0 and warm:
+            # A shape discord persists while the anomalous stretch is inside the subsequence
+            # (``shape_len`` decimated points): one stretch, one shape event.
+            r5 = ratios[5]
+            ratios[5] = r5 / s.shape_hold
+            s.shape_hold = 1.0 + (max(s.shape_hold, r5) - 1.0) * self._shape_decay
         # Learn after scoring (causal).
         s.n += 1
         a = max(c.slow, 1.0 / s.n)

@@ -88,6 +88,23 @@ def test_shape_anomaly_in_a_periodic_signal() -> None:
     assert 8990 <= int(np.argmax(scores[1000:])) + 1000 <= 9200
 
 
+def test_one_distorted_stretch_fires_the_shape_component_less_often() -> None:
+    """The discord persists while the stretch is inside the subsequence: held, it re-fires
+    only while the discord grows (9 flags without the hold, 3 with it when written)."""
+    t = np.arange(12_000)
+    x = np.sin(2 * np.pi * t / 100.0) + 0.01 * np.random.default_rng(6).normal(size=t.size)
+    x[9000:9100] = np.sin(2 * np.pi * np.arange(100) / 50.0)
+
+    def flags(shape_refractory: float) -> int:
+        det = SeriesDetector(SeriesConfig(components=("shape",), shape_refractory=shape_refractory))
+        state = SeriesState()
+        scores = np.array([det.update(state, float(v)) for v in x])
+        return int((scores[8990:9300] >= 0.6).sum())
+
+    held, unheld = flags(8.0), flags(0.0)
+    assert 1 <= held <= unheld // 2
+
+
 def test_constant_series_scores_zero_and_a_first_change_is_a_record() -> None:
     det, state = ResidualDetector(), DetectorState()
     scores = _feed(det, state, [5.0] * 500 + [6.0] + [5.0] * 100 + [15.0])
