@@ -25,3 +25,5 @@ run 07-plus-stuck components=level+jump+shift+vol+shape+stuck
 run 08-fixed-memory-2000 memory=2000 age_weight=0
 run 09-no-refractory refractory=0
 run 10-product-not-max combine=product
+run 11-no-shape-hold shape_refractory=0
+run 12-record-lift-0.15 lift=0.15

@@ -65,6 +65,7 @@ class SeriesConfig:
     resid_sigmas: float = 3.8  # "resid": a forecast residual this many σ out is a ratio of 1
     resid_alpha: float = 0.02  # EW weight of the residual's mean and variance (~50 ticks)
     combine: str = "max"  # "max": largest ratio; "product": product of the ratios above 1
+    lift: float = 0.0  # a record raises its reference by at least ratio**lift (ablation; 0: off)
     shape_refractory: float = 8.0  # shape evaluations a shape event is held: shape_len / shape_every
 
 
@@ -204,7 +205,10 @@ class SeriesDetector:
                 # The k-th record in a row may raise the reference by grow**k: an isolated
                 # outlier barely moves it, a new regime is absorbed within a few ticks.
                 streaks[i] = min(streaks[i] + 1.0, 60.0)
-                refs[i] = min(d, ref * c.grow ** streaks[i]) if ref > 0.0 else d
+                lift = c.grow ** streaks[i]
+                if c.lift > 0.0:
+                    lift = max(lift, (d / ref) ** c.lift)
+                refs[i] = min(d, ref * lift) if ref > 0.0 else d
         if self._shape_decay and stats[5] >= 0.0 and warm:
             # A shape discord persists while the anomalous stretch is inside the subsequence
             # (``shape_len`` decimated points): one stretch, one shape event.
