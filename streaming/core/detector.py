@@ -23,7 +23,8 @@ from streaming.core.series_detector import SeriesConfig, SeriesDetector, SeriesS
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
-_LAYOUT = -3.0  # first element of a serialised state of this design (older layouts restart)
+_LAYOUT = -4.0  # first element of a serialised state of this design (older layouts restart)
+_HEAD = 9  # scalars before the per-slot list in a serialised state
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ class DetectorConfig:
     # (the overnight close of 5-minute bars, a weekend in hourly data): see ``score_one``.
     gap_factor: float = 4.0
     gap_min_steps: int = 20  # steps seen before gaps are recognised
+    # The first ``open_slots`` ticks of a session have their own residual scale (intraday
+    # volatility is U-shaped: the open's moves are 2-3 times midday's); 0 turns it off.
+    open_slots: int = 12
+    open_min_sessions: int = 5  # sessions seen before the per-slot scale is used
 
 
 @dataclass(slots=True)
@@ -49,28 +54,34 @@ class DetectorState:
     last_ts: float = math.nan  # the previous tick's timestamp
     step: float = 0.0  # typical time step (running mean over regular steps)
     steps: int = 0
+    since_open: int = -1  # ticks since the last session opened (-1: no session seen)
+    sessions: int = 0
+    base_abs: float = 0.0  # running mean |residual| after the open slots
+    slot_abs: list[float] = field(default_factory=list)  # running mean |residual| per open slot
 
     @property
     def n(self) -> int:
         return self.series.n
 
     def copy(self) -> DetectorState:
-        return replace(self, series=self.series.copy())
+        return replace(self, series=self.series.copy(), slot_abs=list(self.slot_abs))
 
     def to_list(self) -> list[float | None]:
         """NaN (no value yet) as None: what the JSON changelog holds, so memory and log agree."""
-        head = [_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps)]
-        return [None if v != v else v for v in (*head, *self.series.to_list())]
+        head = [_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps),
+                float(self.since_open), float(self.sessions), self.base_abs, float(len(self.slot_abs))]
+        return [None if v != v else v
+                for v in (*head, *self.slot_abs, *self.series.to_list())]
 
     @classmethod
     def from_list(cls, values: list[float | None] | None) -> DetectorState:
         """A state of an older detector design starts afresh (the detector re-warms in 50 ticks)."""
         if not values or values[0] != _LAYOUT:
             return cls()
-        rest = [math.nan if v is None else float(v) for v in values[5:]]
-        last_ts = math.nan if values[2] is None else float(values[2])
-        return cls(int(values[1] or 0), SeriesState.from_list(rest), last_ts, float(values[3] or 0.0),
-                   int(values[4] or 0))
+        nums = [math.nan if v is None else float(v) for v in values]
+        k = int(nums[8])
+        return cls(int(nums[1]), SeriesState.from_list(nums[_HEAD + k:]), nums[2], nums[3], int(nums[4]),
+                   int(nums[5]), int(nums[6]), nums[7], nums[_HEAD:_HEAD + k])
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +129,15 @@ class ResidualDetector:
         """
         armed = self.armed(state)
         fed = residual
-        if self._opens_session(state, ts) and value is not None and math.isfinite(value):
+        opens = self._opens_session(state, ts)
+        if opens and value is not None and math.isfinite(value):
             # The move since the last session's close is not a one-step change: re-anchor so
             # the gap is neither scored as a jump nor learned into the jump/residual records.
             # A gap that moves the level beyond its record still scores (``level``).
             state.series.last = value
             fed = math.nan
+        elif math.isfinite(residual):
+            fed = self._deseasonalise(state, residual)
         if value is None or not math.isfinite(value):
             ratio = self.series.ratio(state.series, residual)
         else:
@@ -145,10 +159,44 @@ class ResidualDetector:
             return False
         cfg = self.config
         if state.steps >= cfg.gap_min_steps and dt > cfg.gap_factor * state.step:
+            if cfg.open_slots > 0:
+                state.since_open = 0
+                state.sessions += 1
+                if len(state.slot_abs) != cfg.open_slots:
+                    state.slot_abs = [0.0] * cfg.open_slots
             return True
         state.steps += 1
         state.step += (dt - state.step) / min(state.steps, 200)
+        if state.since_open >= 0:
+            state.since_open += 1
         return False
+
+    def _deseasonalise(self, state: DetectorState, residual: float) -> float:
+        """The residual in units of its own slot's scale, for the first slots of a session.
+
+        Why: a residual 4σ of midday is ordinary at 09:35, when every symbol moves 2-3 times
+        as much; without this the open's first half hour carried most price alerts. Each
+        slot's mean |residual| (sessions-weighted) is compared with the mean after the open
+        slots; before ``open_min_sessions`` sessions, or for series without sessions, the
+        residual passes unchanged.
+        """
+        cfg = self.config
+        j = state.since_open
+        a = abs(residual)
+        if cfg.open_slots <= 0 or j < 0 or len(state.slot_abs) != cfg.open_slots:
+            return residual
+        if j > cfg.open_slots:
+            state.base_abs += (a - state.base_abs) * 0.005 if state.base_abs > 0.0 else a
+            return residual
+        if j == 0:
+            return residual
+        slot = state.slot_abs[j - 1]
+        scale = state.base_abs / slot if slot > 0.0 and state.base_abs > 0.0 else 1.0
+        w = max(1.0 / state.sessions, 0.05)
+        state.slot_abs[j - 1] = slot + (a - slot) * w if slot > 0.0 else a
+        if state.sessions <= cfg.open_min_sessions:
+            return residual
+        return residual * min(max(scale, 0.25), 4.0)
 
 
 def log_residual(actual: float, forecast: float) -> float:

@@ -171,3 +171,55 @@ def test_forecast_residual_catches_repeated_spikes_of_the_same_size() -> None:
     spikes = [i for i in range(3000) if i % 500 == 250 and i > 500]
     assert all(any(i <= f <= i + 1 for f in flagged) for i in spikes), (flagged, spikes)
     assert len(flagged) <= len(spikes) + 2
+
+
+def _sessions(n_sessions: int, seed: int = 11, spike_at: tuple[int, int] | None = None
+              ) -> list[tuple[float, float, float, int]]:
+    """5-minute bars, 78 a session, the first 6 of each three times as volatile as midday:
+    (ts in seconds, price, log residual of a naive forecast, slot since the open)."""
+    rng = random.Random(seed)
+    price, ts, rows = 100.0, 0.0, []
+    for d in range(n_sessions):
+        ts += 17.5 * 3600
+        for j in range(78):
+            ts += 300.0
+            ret = rng.gauss(0, 0.003 if 1 <= j <= 6 else 0.001)
+            if spike_at == (d, j):
+                ret += 0.03  # 10σ of the open's scale
+            new = price * math.exp(ret)
+            rows.append((ts, new, math.log(new / price), j))
+            price = new
+    return rows
+
+
+def _flags(config: DetectorConfig, rows: list[tuple[float, float, float, int]]) -> list[tuple[int, int]]:
+    det, state = ResidualDetector(config), DetectorState()
+    out = []
+    for i, (ts, price, resid, j) in enumerate(rows):
+        if det.score_one(state, resid, ts=ts, value=price).is_anomaly:
+            out.append((i // 78, j))
+    return out
+
+
+def test_the_open_is_scored_against_its_own_volatility() -> None:
+    """A volatile open is ordinary: without per-slot scales it carries the alerts."""
+    rows = _sessions(60)
+    at_open = [f for f in _flags(DetectorConfig(), rows) if 1 <= f[1] <= 6 and f[0] >= 10]
+    unscaled = [f for f in _flags(DetectorConfig(open_slots=0), rows) if 1 <= f[1] <= 6 and f[0] >= 10]
+    assert len(unscaled) >= 10 and len(at_open) <= len(unscaled) // 5, (len(at_open), len(unscaled))
+
+
+def test_a_spike_at_the_open_still_flags() -> None:
+    flags = _flags(DetectorConfig(), _sessions(40, spike_at=(30, 3)))
+    assert (30, 3) in flags or (30, 4) in flags
+
+
+def test_session_state_round_trip_through_json() -> None:
+    det, rows = ResidualDetector(), _sessions(30)
+    a = DetectorState()
+    for ts, price, resid, _ in rows[:1500]:
+        det.score_one(a, resid, ts=ts, value=price)
+    b = DetectorState.from_list(json.loads(json.dumps(a.to_list())))
+    assert b.sessions == a.sessions > 5 and b.slot_abs == a.slot_abs
+    for ts, price, resid, _ in rows[1500:]:
+        assert det.score_one(a, resid, ts=ts, value=price) == det.score_one(b, resid, ts=ts, value=price)
