@@ -206,7 +206,7 @@ class SeriesDetector:
                 # outlier barely moves it, a new regime is absorbed within a few ticks.
                 streaks[i] = min(streaks[i] + 1.0, 60.0)
                 lift = c.grow ** streaks[i]
-                if c.lift > 0.0:
+                if c.lift > 0.0 and ref > 0.0:
                     lift = max(lift, (d / ref) ** c.lift)
                 refs[i] = min(d, ref * lift) if ref > 0.0 else d
         if self._shape_decay and stats[5] >= 0.0 and warm:
