@@ -129,6 +129,7 @@ class SeriesDetector:
         self.config = config or SeriesConfig()
         c = self.config
         self._on = [name in c.components for name in COMPONENTS]
+        self._record_parts = [i for i in range(7) if self._on[i]]  # record-ratio components on
         self._hold_decay = 1.0 - 1.0 / c.refractory if c.refractory > 0 else 0.0
         self._shape_decay = 1.0 - 1.0 / c.shape_refractory if c.shape_refractory > 0 else 0.0
 
@@ -188,27 +189,40 @@ class SeriesDetector:
         # The memory grows with the series' age: records get rarer as the history lengthens,
         # so a long series raises about as few false alarms as a short one (log n records).
         decay = 1.0 - 1.0 / (c.memory + c.age_weight * s.n)
-        for i, d in enumerate(stats):
-            if d < 0.0 or not self._on[i]:
+        grow, lift_power = c.grow, c.lift
+        # Plain comparisons instead of min()/max() calls: this loop runs per component per tick.
+        for i in self._record_parts:
+            d = stats[i]
+            if d < 0.0:
                 continue
             ref = refs[i]
             if not warm:
-                refs[i] = max(ref, d)
+                if d > ref:
+                    refs[i] = d
                 continue
             if d <= ref:
                 ratios[i] = d / ref if ref > 0.0 else 0.0
-                refs[i] = max(ref * decay, d)
+                kept = ref * decay
+                refs[i] = d if d > kept else kept
                 streaks[i] = 0.0
-            else:
-                # Nothing but zeros so far: a first change is a record of unknown size (ratio 1).
-                ratios[i] = min(d / ref, R_CAP) if ref > 0.0 else 1.0
+            elif ref > 0.0:
+                r = d / ref
+                ratios[i] = r if r < R_CAP else R_CAP
                 # The k-th record in a row may raise the reference by grow**k: an isolated
                 # outlier barely moves it, a new regime is absorbed within a few ticks.
-                streaks[i] = min(streaks[i] + 1.0, 60.0)
-                lift = c.grow ** streaks[i]
-                if c.lift > 0.0 and ref > 0.0:
-                    lift = max(lift, (d / ref) ** c.lift)
-                refs[i] = min(d, ref * lift) if ref > 0.0 else d
+                k = streaks[i] + 1.0
+                streaks[i] = k if k < 60.0 else 60.0
+                lift = grow ** streaks[i]
+                if lift_power > 0.0:
+                    lift = max(lift, r ** lift_power)
+                raised = ref * lift
+                refs[i] = d if d < raised else raised
+            else:
+                # Nothing but zeros so far: a first change is a record of unknown size (ratio 1).
+                ratios[i] = 1.0
+                k = streaks[i] + 1.0
+                streaks[i] = k if k < 60.0 else 60.0
+                refs[i] = d
         if self._shape_decay and stats[5] >= 0.0 and warm:
             # A shape discord persists while the anomalous stretch is inside the subsequence
             # (``shape_len`` decimated points): one stretch, one shape event.
@@ -265,7 +279,7 @@ class SeriesDetector:
         m = c.shape_len
         if s.dec_count % c.shape_every or len(buf) < 4 * m:
             return -1.0
-        return nn_distance(np.asarray(buf), m)
+        return nn_distance(np.fromiter(buf, np.float64, len(buf)), m)
 
     def _fine(self, s: SeriesState, value: float) -> float:
         """The same nearest-neighbour distance on the raw series, short subsequences."""
