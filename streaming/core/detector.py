@@ -177,8 +177,9 @@ class ResidualDetector:
         Why: a residual 4σ of midday is ordinary at 09:35, when every symbol moves 2-3 times
         as much; without this the open's first half hour carried most price alerts. Each
         slot's mean |residual| (sessions-weighted) is compared with the mean after the open
-        slots; before ``open_min_sessions`` sessions, or for series without sessions, the
-        residual passes unchanged.
+        slots; before ``open_min_sessions`` sessions, for series without sessions, and for
+        sessions no longer than ``open_slots`` ticks (hourly bars: no "rest of the day" to
+        compare with) the residual passes unchanged.
         """
         cfg = self.config
         j = state.since_open
