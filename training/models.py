@@ -113,6 +113,38 @@ def build_sentiment_model(vocab_size: int, max_len: int, arch: str = "lstm", emb
     return model
 
 
+def aux_training_model(model: Any, n_aux: int, learning_rate: float) -> Any:
+    """A training model over ``model``'s layers: the main logit and ``n_aux`` auxiliary logits.
+
+    Each auxiliary head is a Dense unit on the same pooled features plus the shared wide
+    logit, so the wide weights and the encoder learn from every target while the exported
+    graph (``model``) stays one output. Targets are packed as ``[targets | weights]``
+    (see :func:`packed_logit_loss`); a weight of 0 masks an unknown target.
+    """
+    import keras
+    from keras import layers
+
+    names = {layer.name for layer in model.layers}
+    if "wide_logit" not in names:
+        raise ValueError("auxiliary heads need the wide branch (--ngrams > 0)")
+    features = model.get_layer("deep_logit").input
+    aux = keras.ops.add(layers.Dense(n_aux, name="aux_heads")(features), model.get_layer("wide_logit").output)
+    heads = layers.Concatenate(name="heads")([model.get_layer("logit").output, aux])
+    train = keras.Model(model.inputs, heads, name=f"{model.name}_aux{n_aux}")
+    train.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=packed_logit_loss)
+    return train
+
+
+def packed_logit_loss(packed: Any, logits: Any) -> Any:
+    """Weighted binary cross-entropy per row, summed over heads; ``packed = [targets | weights]``."""
+    from keras import ops
+
+    h = ops.shape(logits)[-1]
+    target, weight = packed[:, :h], packed[:, h:]
+    bce = ops.relu(logits) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.sum(weight * bce, axis=-1)
+
+
 def tensorboard_callback(log_dir: Any) -> Any:
     """TensorBoard logging, or a one-line error if the optional package is missing."""
     import importlib.util

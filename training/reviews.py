@@ -83,9 +83,10 @@ def labels_from(values: Any, rule: LabelRule) -> npt.NDArray[np.float64]:
     return out
 
 
-def read_reviews(path: Path, text_cols: Sequence[str] | None = None, label_col: str | None = None,
-                 rule: LabelRule = LabelRule(), limit: int | None = None, seed: int = 0) -> LabelledTexts:
-    """Texts (columns joined with a space) and labels; empty texts and neutral ratings dropped."""
+def _labelled_frame(path: Path, text_cols: Sequence[str] | None, label_col: str | None, rule: LabelRule,
+                    limit: int | None, seed: int) -> tuple[Any, list[str], str, Any, npt.NDArray[np.float64],
+                                                           npt.NDArray[np.bool_]]:
+    """The CSV, its resolved columns, joined texts, labels and the mask of rows used."""
     import pandas as pd
 
     if not path.is_file():
@@ -102,6 +103,13 @@ def read_reviews(path: Path, text_cols: Sequence[str] | None = None, label_col: 
         chosen = np.random.default_rng(seed).choice(np.flatnonzero(keep), size=limit, replace=False)
         keep = np.zeros_like(keep)
         keep[np.sort(chosen)] = True
+    return frame, cols, label, texts, labels, keep
+
+
+def read_reviews(path: Path, text_cols: Sequence[str] | None = None, label_col: str | None = None,
+                 rule: LabelRule = LabelRule(), limit: int | None = None, seed: int = 0) -> LabelledTexts:
+    """Texts (columns joined with a space) and labels; empty texts and neutral ratings dropped."""
+    frame, cols, label, texts, labels, keep = _labelled_frame(path, text_cols, label_col, rule, limit, seed)
     y = labels[keep].astype(np.int64)
     if len(np.unique(y)) < 2:
         raise DataError(f"{path}: need both negative and positive rows after labelling, got {len(y)} rows")
@@ -110,6 +118,51 @@ def read_reviews(path: Path, text_cols: Sequence[str] | None = None, label_col: 
             "negative": int(y.sum()), "positive": int(len(y) - y.sum()), "limit": limit}
     logger.info("reviews file=%s used=%d negative=%d", path.name, desc["used"], desc["negative"])
     return LabelledTexts(texts[keep].tolist(), y, desc)
+
+
+@dataclass(frozen=True)
+class AuxTargets:
+    """Finer targets than the binary label, for auxiliary heads trained beside the main one.
+
+    ``labelled[i]`` belongs to row ``i`` of :func:`read_reviews`' result (same file, same
+    arguments); ``between`` are the rows the label rule drops (rating 3), which carry aux
+    targets only and are used for training only. 1 = the negative side, NaN = unknown.
+    """
+
+    names: tuple[str, ...]
+    labelled: npt.NDArray[np.float32]
+    between_texts: list[str]
+    between: npt.NDArray[np.float32]
+
+
+def read_aux_targets(path: Path, text_cols: Sequence[str] | None = None, label_col: str | None = None,
+                     rule: LabelRule = LabelRule(), flag_col: str | None = None, limit: int | None = None,
+                     seed: int = 0) -> AuxTargets:
+    """Cumulative rating targets ``rating <= v`` (every rating value but the label cut and the top)
+    and, with ``flag_col``, ``flag == 0`` (e.g. "not recommended")."""
+    import pandas as pd
+
+    frame, _, label, texts, labels, keep = _labelled_frame(path, text_cols, label_col, rule, limit, seed)
+    rating = pd.to_numeric(frame[label], errors="coerce").to_numpy(np.float64)
+    values = np.unique(rating[~np.isnan(rating)])
+    if len(values) <= 2:
+        raise DataError(f"{path}: auxiliary targets need a rating column, {label!r} has {len(values)} values")
+    between = (texts != "").to_numpy() & np.isnan(labels) & ~np.isnan(rating)
+    names: list[str] = []
+    columns: list[npt.NDArray[np.float64]] = []
+    for v in values[:-1]:
+        if v != rule.negative:
+            names.append(f"{label} <= {v:g}")
+            columns.append((rating <= v).astype(np.float64))
+    if flag_col:
+        if flag_col not in frame.columns:
+            raise DataError(f"{path}: column {flag_col!r} not found")
+        flag = pd.to_numeric(frame[flag_col], errors="coerce").to_numpy(np.float64)
+        names.append(f"{flag_col} == 0")
+        columns.append(np.where(np.isnan(flag), np.nan, (flag == 0).astype(np.float64)))
+    table = np.stack(columns, axis=1).astype(np.float32)
+    table[np.isnan(rating)] = np.nan
+    return AuxTargets(tuple(names), table[keep], texts[between].tolist(), table[between])
 
 
 def stratified_split(labels: npt.NDArray[np.int64], fractions: Sequence[float] = (0.70, 0.15, 0.15),

@@ -21,7 +21,7 @@ from export.tokenizer import NgramHasher, Tokenizer, build_vocab
 from training.metrics import classification_metrics, threshold_for_recall
 from training.models import FitResult, seed_everything, tensorboard_callback
 from training.release import ReleaseSpec
-from training.reviews import LabelledTexts, stratified_split
+from training.reviews import AuxTargets, LabelledTexts, stratified_split
 
 VOCAB_FILE = "vocab.json"
 
@@ -59,6 +59,11 @@ class SentimentConfig:
     pretrain_max_texts: int = 0  # per corpus; 0 = all
     pretrain_out_vocab: int = 4000
     freeze_epochs: int = 1  # after pretraining: epochs with embedding + LSTM frozen (gradual unfreezing)
+    # auxiliary heads on finer targets (cumulative ratings, a flag; training.reviews.AuxTargets),
+    # trained beside the main head and dropped from the exported graph
+    aux: bool = False
+    aux_flag_col: str | None = None
+    aux_weight: float = 0.5  # each auxiliary head's share of the loss, the main head's is 1
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,40 @@ class Prepared:
     parts: dict[str, LabelledTexts]
     tokenizer: Tokenizer
     encoded: dict[str, npt.NDArray[np.int64]]
+    # with auxiliary targets: their names, and per part ("train", "val", "between") a table
+    # [rows, heads]; encoded["between"] holds the rows that have aux targets only (training)
+    aux_names: tuple[str, ...] = ()
+    aux: dict[str, npt.NDArray[np.float32]] | None = None
+
+    def training_rows(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Inputs for training and the main label (NaN for rows with aux targets only)."""
+        y = self.parts["train"].labels.astype(np.float64)
+        if self.aux is None:
+            return self.encoded["train"], y
+        between = self.encoded["between"]
+        return (np.concatenate([self.encoded["train"], between]),
+                np.concatenate([y, np.full(len(between), np.nan)]))
 
 
-def prepare(data: LabelledTexts, cfg: SentimentConfig) -> Prepared:
-    """Stratified split, vocabulary from the training texts only, encoding of every part."""
+def prepare(data: LabelledTexts, cfg: SentimentConfig, aux: AuxTargets | None = None) -> Prepared:
+    """Stratified split, vocabulary from the training texts only, encoding of every part.
+
+    ``aux`` rows outside the labelled ones (rating 3) join the training part only: the
+    validation and test parts are exactly those of a run without them.
+    """
     idx = stratified_split(data.labels, cfg.split, cfg.seed)
     parts = {name: data.take(i) for name, i in idx.items()}
-    vocab = build_vocab(parts["train"].texts, max_size=cfg.vocab_size, min_count=cfg.min_count)
+    train_texts = parts["train"].texts + (aux.between_texts if aux is not None else [])
+    vocab = build_vocab(train_texts, max_size=cfg.vocab_size, min_count=cfg.min_count)
     window = cfg.ngram_window or cfg.max_len
     hasher = NgramHasher(len(vocab), cfg.ngram_buckets, cfg.ngrams, window) if cfg.ngrams else None
     tokenizer = Tokenizer(vocab, max_len=cfg.max_len, ngrams=hasher)
-    return Prepared(parts, tokenizer, {k: tokenizer.encode(v.texts) for k, v in parts.items()})
+    encoded = {k: tokenizer.encode(v.texts) for k, v in parts.items()}
+    if aux is None:
+        return Prepared(parts, tokenizer, encoded)
+    encoded["between"] = tokenizer.encode(aux.between_texts)
+    tables = {k: aux.labelled[i] for k, i in idx.items() if k != "test"}
+    return Prepared(parts, tokenizer, encoded, aux.names, {**tables, "between": aux.between})
 
 
 def class_weights(labels: npt.NDArray[np.int64]) -> dict[int, float]:
@@ -102,22 +130,43 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
                                   ngrams.n_features if ngrams else 0, ngrams.width if ngrams else 0,
                                   cfg.wide_l2)
     extra: dict[str, Any] = {}
+    train_model = model
+    if prep.aux is not None:
+        from training.models import aux_training_model
+
+        if cfg.pretrain:
+            raise ValueError("auxiliary heads and LM pretraining are not implemented together")
+        train_model = aux_training_model(model, len(prep.aux_names), cfg.learning_rate)
+        extra["aux_heads"] = list(prep.aux_names)
     if cfg.pretrain:
         extra["pretraining"] = load_pretrained(model, cfg, prep, embedding_matrix, lm_cache)
     if ngrams is not None:
-        warm = init_wide(model, prep, cfg.seed, cfg.wide_idf, cfg.wide_warm_start, cfg.wide_nb)
+        warm = init_wide(model, prep, cfg.seed, cfg.wide_idf, cfg.wide_warm_start, cfg.wide_nb,
+                         cfg.aux_weight, train_model if prep.aux is not None else None)
         if warm:
             extra["wide_warm_start"] = warm
+    y_va = prep.parts["val"].labels
     callbacks = [keras.callbacks.EarlyStopping("val_auc", mode="max", patience=cfg.patience,
                                                restore_best_weights=True),
                  keras_progress(cfg.epochs, f"sentiment {cfg.arch}")]
     if tensorboard:
         callbacks.append(tensorboard_callback(tensorboard))
-    y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
+    x_tr, y_main = prep.training_rows()
+    history: dict[str, list[float]] = {}
+    if prep.aux is not None:
+        # The main head's validation AUC, from the exported model, before early stopping reads it.
+        callbacks.insert(0, validation_auc_callback(model, prep.encoded["val"], y_va))
+        targets = packed_targets(y_main, prep.aux["train"], prep.aux["between"], cfg.aux_weight)
+        t0 = time.perf_counter()
+        hist = train_model.fit(x_tr, targets, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                               callbacks=callbacks, verbose=0)
+        history.update({k: [float(v) for v in vals] for k, vals in hist.history.items()})
+        best = int(np.argmax(history["val_auc"])) + 1
+        return FitResult(model, history, time.perf_counter() - t0, best, extra)
+    y_tr = prep.parts["train"].labels
     common = {"validation_data": (prep.encoded["val"], y_va), "batch_size": cfg.batch_size,
               "class_weight": class_weights(y_tr), "verbose": 0}
     t0 = time.perf_counter()
-    history: dict[str, list[float]] = {}
     frozen = min(cfg.freeze_epochs, cfg.epochs) if cfg.pretrain else 0
     if frozen:
         # Gradual unfreezing: the new heads first learn to read the pretrained states,
@@ -130,6 +179,42 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
     for k, vals in hist.history.items():
         history.setdefault(k, []).extend(float(v) for v in vals)
     return FitResult(model, history, time.perf_counter() - t0, int(np.argmax(history["val_auc"])) + 1, extra)
+
+
+def balanced_weights(target: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per-row weights that give both classes of a (NaN-masked) target equal mass; 0 where NaN."""
+    known = ~np.isnan(target)
+    pos = float(np.sum(target[known] == 1))
+    neg = float(known.sum()) - pos
+    w = np.zeros(len(target))
+    w[known & (target == 1)] = known.sum() / (2.0 * max(pos, 1.0))
+    w[known & (target == 0)] = known.sum() / (2.0 * max(neg, 1.0))
+    return w
+
+
+def packed_targets(y_main: npt.NDArray[np.float64], aux_train: npt.NDArray[np.float32],
+                   aux_between: npt.NDArray[np.float32], aux_weight: float) -> npt.NDArray[np.float32]:
+    """``[targets | weights]`` per head (main first) for ``models.packed_logit_loss``."""
+    aux = np.concatenate([aux_train, aux_between]).astype(np.float64)
+    targets = np.column_stack([y_main, aux])
+    weights = np.column_stack([balanced_weights(col) for col in targets.T])
+    weights[:, 1:] *= aux_weight
+    return np.hstack([np.nan_to_num(targets), weights]).astype(np.float32)
+
+
+def validation_auc_callback(model: Any, x_val: npt.NDArray[np.int64], y_val: npt.NDArray[np.int64]) -> Any:
+    """Adds ``model``'s validation ROC-AUC to each epoch's logs, for early stopping to read:
+    the training model has several heads, the main one is scored through the exported model."""
+    import keras
+    from sklearn.metrics import roc_auc_score
+
+    class ValidationAUC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            p = np.asarray(model.predict(x_val, batch_size=512, verbose=0)).reshape(-1)
+            if logs is not None:
+                logs["val_auc"] = float(roc_auc_score(y_val, p))
+
+    return ValidationAUC()
 
 
 def _set_trainable(model: Any, trainable: bool, learning_rate: float) -> None:
@@ -190,7 +275,8 @@ def nb_ratio(x: Any, y: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 
 
 def init_wide(model: Any, prep: Prepared, seed: int, use_idf: bool = True,
-              warm_start: bool = True, nb_options: tuple[bool, ...] = (False,)) -> dict[str, Any]:
+              warm_start: bool = True, nb_options: tuple[bool, ...] = (False,), aux_weight: float = 0.5,
+              train_model: Any = None) -> dict[str, Any]:
     """Set the wide branch's idf; with ``warm_start``, fit a balanced logistic regression on
     exactly what ``HashedLinear`` computes and load its weights.
 
@@ -200,14 +286,18 @@ def init_wide(model: Any, prep: Prepared, seed: int, use_idf: bool = True,
     validation ROC-AUC. The scale needs no change to the graph: a regression fitted on
     ``x * r`` is the layer with weights ``coef * r``, so only the regularisation differs
     (features that separate the classes are penalised less).
+
+    With auxiliary targets the regression is the training model's linear part: one weight
+    vector shared by every head, an intercept per head (rows stacked once per head, an
+    indicator column per head), fitted on the training rows and the aux-only rows.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     hasher = prep.tokenizer.ngrams
     assert hasher is not None
     start = prep.tokenizer.max_len
-    idf = (wide_idf(prep.encoded["train"][:, start:], hasher.n_features) if use_idf
+    x_rows, y_main = prep.training_rows()
+    idf = (wide_idf(x_rows[:, start:], hasher.n_features) if use_idf
            else np.ones(hasher.n_features, np.float32))
     if not warm_start:
         layer = model.get_layer("wide_logit")
@@ -215,28 +305,62 @@ def init_wide(model: Any, prep: Prepared, seed: int, use_idf: bool = True,
         return {}
     from scipy import sparse
 
-    x_tr, x_va = (wide_matrix(prep.encoded[k][:, start:], idf) for k in ("train", "val"))
-    y_tr, y_va = prep.parts["train"].labels, prep.parts["val"].labels
-    ratio = nb_ratio(x_tr, y_tr) if any(nb_options) else None
-    best: tuple[float, Any, float, bool] = (-1.0, None, 0.0, False)
+    x_tr, x_va = wide_matrix(x_rows[:, start:], idf), wide_matrix(prep.encoded["val"][:, start:], idf)
+    y_va = prep.parts["val"].labels
+    known = ~np.isnan(y_main)
+    ratio = nb_ratio(x_tr[known], y_main[known].astype(np.int64)) if any(nb_options) else None
+    heads = (np.column_stack([y_main, np.concatenate([prep.aux["train"], prep.aux["between"]])])
+             if prep.aux is not None else y_main[:, None])
+    best: tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], float, bool] = (
+        -1.0, np.zeros(0), np.zeros(0), 0.0, False)
     tried: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     for nb in nb_options:
         scale = sparse.diags(ratio) if nb else None
         a, b = (x_tr @ scale, x_va @ scale) if scale is not None else (x_tr, x_va)
         for c in (1.0, 4.0, 16.0):
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
-            clf.fit(a, y_tr)
-            auc = float(roc_auc_score(y_va, clf.decision_function(b)))
+            coef, intercepts = _shared_logreg(a, heads, c, aux_weight, seed)
+            auc = float(roc_auc_score(y_va, b @ coef))
             tried.append({"nb": nb, "C": c, "val_roc_auc": auc})
-            best = max(best, (auc, clf, c, nb), key=lambda t: t[0])
-    auc, clf, c, nb = best
-    weights = clf.coef_[0] * ratio if nb and ratio is not None else clf.coef_[0]
+            if auc > best[0]:
+                best = (auc, coef, intercepts, c, nb)
+    auc, coef, intercepts, c, nb = best
+    weights = coef * ratio if nb and ratio is not None else coef
     model.get_layer("wide_logit").set_weights([weights.astype(np.float32), idf])
     kernel, _ = model.get_layer("deep_logit").get_weights()
-    model.get_layer("deep_logit").set_weights([kernel, np.array([clf.intercept_[0]], np.float32)])
-    return {"C": c, "nb_scale": nb, "val_roc_auc": auc, "tried": tried,
+    model.get_layer("deep_logit").set_weights([kernel, intercepts[:1].astype(np.float32)])
+    if train_model is not None:
+        kernel, _ = train_model.get_layer("aux_heads").get_weights()
+        train_model.get_layer("aux_heads").set_weights([kernel, intercepts[1:].astype(np.float32)])
+    return {"C": c, "nb_scale": nb, "val_roc_auc": auc, "tried": tried, "heads": int(heads.shape[1]),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _shared_logreg(x: Any, heads: npt.NDArray[np.float64], c: float, aux_weight: float,
+                   seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Class-balanced logistic regression, one weight vector for all heads (columns of
+    ``heads``, NaN = unknown), an intercept each; returns (weights, intercepts)."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    n_heads = heads.shape[1]
+    if n_heads == 1:
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        known = ~np.isnan(heads[:, 0])
+        clf.fit(x[known], heads[known, 0].astype(np.int64))
+        return clf.coef_[0].astype(np.float64), clf.intercept_.astype(np.float64)
+    blocks, targets, weights = [], [], []
+    for j in range(n_heads):
+        known = np.flatnonzero(~np.isnan(heads[:, j]))
+        indicator = sparse.csr_matrix((np.ones(len(known)), (np.arange(len(known)), np.full(len(known), j))),
+                                      shape=(len(known), n_heads))
+        blocks.append(sparse.hstack([x[known], indicator]))
+        targets.append(heads[known, j].astype(np.int64))
+        weights.append(balanced_weights(heads[known, j]) * (1.0 if j == 0 else aux_weight))
+    clf = LogisticRegression(C=c, fit_intercept=False, max_iter=5000, random_state=seed)
+    clf.fit(sparse.vstack(blocks).tocsr(), np.concatenate(targets), sample_weight=np.concatenate(weights))
+    coef = clf.coef_[0].astype(np.float64)
+    return coef[:-n_heads], coef[-n_heads:]
 
 
 def calibrated(raw: dict[str, npt.NDArray[np.float64]], prep: Prepared,

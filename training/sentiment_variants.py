@@ -58,6 +58,12 @@ VARIANTS["lm_lstm64_pool"] = {**VARIANTS["lm_lstm32_pool"], "units": 64}
 VARIANTS["lm_lstm32_deep_only"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 0, "units": 32,
                                    "pretrain": True}
 VARIANTS["lstm32_deep_only"] = {"arch": "lstm", "pooling": "maxmean", "ngrams": 0, "units": 32}
+# Auxiliary heads on the finer targets the file has (cumulative ratings; with --aux-flag-col a
+# flag such as "not recommended"), the rating-3 rows added to training for those heads only.
+VARIANTS["aux_lstm_pool"] = {**VARIANTS["idf2_lstm_pool"], "aux": True}
+VARIANTS["aux_lstm32_pool"] = {**VARIANTS["idf2_lstm32_pool"], "aux": True}
+VARIANTS["aux_lstm_pool_w1"] = {**VARIANTS["aux_lstm_pool"], "aux_weight": 1.0}
+VARIANTS["aux_lstm_pool_w0.25"] = {**VARIANTS["aux_lstm_pool"], "aux_weight": 0.25}
 
 
 def validation_figures(y: Any, p: Any, target: float) -> dict[str, float]:
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from training import sentiment
     from training.commands import _embeddings
     from training.release import _jsonable
-    from training.reviews import LabelRule, read_reviews
+    from training.reviews import LabelRule, read_aux_targets, read_reviews
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", required=True)
@@ -97,12 +103,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="unlabelled corpus for the lm_* variants (repeatable)")
     ap.add_argument("--pretrain-epochs", type=int, default=3)
     ap.add_argument("--pretrain-max-texts", type=int, default=0)
+    ap.add_argument("--aux-flag-col",
+                    help="a 0/1 column whose 0 is an auxiliary negative target (aux_* variants)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", required=True, help="JSON file; existing variants in it are kept")
     args = ap.parse_args(argv)
 
     cols = [c for spec in args.text_col for c in spec.split(",")]
-    data = read_reviews(Path(args.csv), cols, args.label_col, LabelRule(4.0, 2.0), args.limit, args.seed)
+    rule = LabelRule(4.0, 2.0)
+    data = read_reviews(Path(args.csv), cols, args.label_col, rule, args.limit, args.seed)
     out_path = Path(args.out)
     result: dict[str, Any] = json.loads(out_path.read_text()) if out_path.is_file() else {"variants": {}}
     base_cfg = sentiment.SentimentConfig(max_len=args.max_len, epochs=args.epochs, patience=args.patience,
@@ -122,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             spec.update(pretrain=tuple(args.pretrain), pretrain_epochs=args.pretrain_epochs,
                         pretrain_max_texts=args.pretrain_max_texts)
         cfg = replace(base_cfg, **spec)
-        prep = sentiment.prepare(data, cfg)
+        if cfg.aux:
+            cfg = replace(cfg, aux_flag_col=args.aux_flag_col)
+            aux = read_aux_targets(Path(args.csv), cols, args.label_col, rule, cfg.aux_flag_col,
+                                   args.limit, args.seed)
+        prep = sentiment.prepare(data, cfg, aux if cfg.aux else None)
         cfg, matrix, coverage = _embeddings(cfg, prep)
         t0 = time.perf_counter()
         fitted = sentiment.fit(cfg, prep, matrix)
