@@ -100,6 +100,15 @@ def add_train_parsers(subparsers: Any) -> Any:
                    help="a seeded sample of N texts per --pretrain corpus (0 = all)")
     s.add_argument("--freeze-epochs", type=int, default=1,
                    help="after pretraining: epochs with the embedding + LSTM frozen")
+    s.add_argument("--aux", action="store_true",
+                   help="auxiliary heads on the cumulative ratings (rating <= v), trained beside the main "
+                        "head and dropped from the export; rows between the label cuts join training")
+    s.add_argument("--aux-flag-col", metavar="COL",
+                   help="with --aux: also a head on COL == 0 (e.g. \"Recommended IND\")")
+    s.add_argument("--export-heads", metavar="NAMES", default="",
+                   help="with --aux: comma list of aux heads (e.g. \"Rating <= 1,Rating <= 3\") whose logits "
+                        "are averaged with the main one in the exported score; the graph is unchanged")
+    s.add_argument("--aux-weight", type=float, default=0.5, help="loss weight per aux head (main: 1)")
     s.add_argument("--lm-cache", default=".sentinel/lm", metavar="DIR", help="pretrained weights cache")
     s.add_argument("--metrics-out", metavar="PATH", help="write every figure of the run as one JSON file")
     s.add_argument("--no-calibration", dest="calibrate", action="store_false",

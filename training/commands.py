@@ -20,7 +20,7 @@ from export.manifest import FORECAST_MODEL, SENTIMENT_MODEL
 from training.data import PriceSeries, load_csv_dir, load_yfinance
 from training.errors import DataError
 from training.progress import console
-from training.reviews import LabelRule, read_reviews
+from training.reviews import LabelRule, read_aux_targets, read_reviews
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,14 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     wide_nb=_WIDE_NB[args.wide_nb],
                                     pretrain=tuple(args.pretrain), pretrain_epochs=args.pretrain_epochs,
                                     pretrain_max_texts=args.pretrain_max_texts,
-                                    freeze_epochs=args.freeze_epochs)
-    prep = sentiment.prepare(data, cfg)
+                                    freeze_epochs=args.freeze_epochs, aux=args.aux,
+                                    aux_flag_col=args.aux_flag_col, aux_weight=args.aux_weight,
+                                    export_heads=tuple(h.strip() for h in args.export_heads.split(",")
+                                                       if h.strip()))
+    aux = (read_aux_targets(Path(args.csv), args.text_col, args.label_col,
+                            LabelRule(args.rating_positive, args.rating_negative), args.aux_flag_col,
+                            args.limit, args.seed) if args.aux else None)
+    prep = sentiment.prepare(data, cfg, aux)
     cfg, matrix, coverage = _embeddings(cfg, prep)
     fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None,
                            Path(args.lm_cache))

@@ -85,6 +85,7 @@ def classification_metrics(y_true: npt.ArrayLike, p_negative: npt.ArrayLike,
         "at_0_5": _at_half(y, p),
         "ece": expected_calibration_error(y, p, 15),
         "oracle_precision_at_recall_0_90": _oracle_precision(y, p, 0.90) if both else None,
+        "oracle_precision_at_recall_0_95": _oracle_precision(y, p, 0.95) if both else None,
     }
 
 

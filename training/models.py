@@ -27,6 +27,7 @@ class FitResult:
     seconds: float
     best_epoch: int
     extra: dict[str, Any] = field(default_factory=dict)
+    training_model: Any = None  # when training used extra heads (sentiment aux heads)
 
 
 def seed_everything(seed: int) -> None:

@@ -64,6 +64,10 @@ VARIANTS["aux_lstm_pool"] = {**VARIANTS["idf2_lstm_pool"], "aux": True}
 VARIANTS["aux_lstm32_pool"] = {**VARIANTS["idf2_lstm32_pool"], "aux": True}
 VARIANTS["aux_lstm_pool_w1"] = {**VARIANTS["aux_lstm_pool"], "aux_weight": 1.0}
 VARIANTS["aux_lstm_pool_w0.25"] = {**VARIANTS["aux_lstm_pool"], "aux_weight": 0.25}
+VARIANTS["aux_lstm32_pool_e8"] = {**VARIANTS["aux_lstm32_pool"], "epochs": 8}
+# The exported score is the mean of the rating-cut logits around the label's (fold_heads).
+VARIANTS["aux_lstm32_pool_cuts123"] = {**VARIANTS["aux_lstm32_pool"],
+                                       "export_heads": ("Rating <= 1", "Rating <= 3")}
 
 
 def validation_figures(y: Any, p: Any, target: float) -> dict[str, float]:

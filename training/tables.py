@@ -43,7 +43,9 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
             ("macro F1 @0.5", lambda m: m["at_0_5"]["macro_f1"]),
             ("ECE (15 bins)", lambda m: m.get("ece")),
             ("best neg. precision @ recall >= 0.90 (oracle threshold)",
-             lambda m: m.get("oracle_precision_at_recall_0_90")), ("n", lambda m: m["n"])]
+             lambda m: m.get("oracle_precision_at_recall_0_90")),
+            ("best neg. precision @ recall >= 0.95 (oracle threshold)",
+             lambda m: m.get("oracle_precision_at_recall_0_95")), ("n", lambda m: m["n"])]
     rows = [[label, *(get(results[n]) for n in names)] for label, get in spec]
     return markdown(["metric", *names], rows)
 
@@ -55,11 +57,18 @@ def _pretraining(config: dict[str, Any], info: dict[str, Any] | None) -> str:
             f"frozen {min(config['freeze_epochs'], config['epochs'])} ep.")
 
 
+def _aux(config: dict[str, Any], extra: dict[str, Any]) -> str:
+    if not config.get("aux"):
+        return "-"
+    heads = extra.get("aux_heads") or []
+    return f"{len(heads)} x {config.get('aux_weight', 0.5):g}"
+
+
 def variants_table(result: dict[str, Any]) -> str:
     """``training.sentiment_variants`` JSON -> one row per variant, validation figures only."""
     headers = ["variant", "arch", "units", "pooling", "n-grams", "idf", "buckets", "wide start", "dropout",
-               "LM pretraining", "val ROC-AUC", "val AP", "val neg. precision @ recall 0.90", "epochs (best)",
-               "train s"]
+               "LM pretraining", "aux heads x weight", "val ROC-AUC", "val AP",
+               "val neg. precision @ recall 0.90", "epochs (best)", "train s"]
     rows = []
     for name, v in result["variants"].items():
         c = v["config"]
@@ -68,12 +77,12 @@ def variants_table(result: dict[str, Any]) -> str:
                      ("yes" if c.get("wide_idf", False) else "no") if wide else "-",
                      c.get("ngram_buckets") if wide else "-",
                      ("LR" if c.get("wide_warm_start", False) else "zeros") if wide else "-",
-                     c["dropout"], _pretraining(c, v.get("pretraining")), v["val_roc_auc"],
+                     c["dropout"], _pretraining(c, v.get("pretraining")), _aux(c, v), v["val_roc_auc"],
                      v["val_average_precision"],
                      v["val_neg_precision_at_recall"], f"{v['epochs']} ({v['best_epoch']})",
                      v["train_seconds"]])
     b = result["baseline"]
-    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-", "-",
+    rows.append(["TF-IDF 1-2-grams + LR (baseline)", "-", "-", "-", "1-2", "yes", "-", "-", "-", "-", "-",
                  b["val_roc_auc"], b["val_average_precision"], b["val_neg_precision_at_recall"], "-",
                  b["seconds"]])
     return markdown(headers, rows)

@@ -29,7 +29,8 @@ def test_aux_targets_line_up_with_the_labelled_rows_and_keep_the_neutral_ones(ra
     # cuts at every rating but the label's own (<= 2) and the top one; then "not recommended"
     assert aux.names == ("Rating <= 1", "Rating <= 3", "Rating <= 4", "Recommended IND == 0")
     assert data.texts == ["a awful broken", "b meh", "d nice", "e love it", "g great"]
-    np.testing.assert_array_equal(aux.labelled[:, :3], [[1, 1, 1], [0, 1, 1], [0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    cuts = [[1, 1, 1], [0, 1, 1], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+    np.testing.assert_array_equal(aux.labelled[:, :3], cuts)
     np.testing.assert_array_equal(aux.labelled[:4, 3], [1, 1, 0, 0])
     assert np.isnan(aux.labelled[4, 3])  # empty flag: unknown, masked in training
     # rating-3 rows with text (row 5 has none) carry aux targets only
@@ -84,3 +85,16 @@ def test_aux_heads_train_and_the_exported_model_keeps_one_output(reviews_csv: Pa
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(prep.parts["test"].labels, p) > 0.9  # the fixture's signal is plain
+
+    # folding heads into the export: the exported logit becomes the mean of the chosen heads'
+    import keras
+
+    x = prep.encoded["test"]
+    heads = np.asarray(fitted.training_model.predict(x, verbose=0))
+    chosen = (aux.names[0], aux.names[2])
+    assert sentiment.fold_heads(fitted.model, fitted.training_model, aux.names, chosen) == list(chosen)
+    logit = keras.Model(fitted.model.inputs, fitted.model.get_layer("logit").output)
+    folded = np.asarray(logit.predict(x, verbose=0)).reshape(-1)
+    np.testing.assert_allclose(folded, (heads[:, 0] + heads[:, 1] + heads[:, 3]) / 3, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown aux heads"):
+        sentiment.fold_heads(fitted.model, fitted.training_model, aux.names, ("nope",))
