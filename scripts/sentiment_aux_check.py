@@ -1,6 +1,7 @@
 """Do finer targets than the binary label help, and which heads should the export average?
 
     PYTHONPATH=. python scripts/sentiment_aux_check.py --json docs/results/sentiment-aux-check.json
+    python scripts/sentiment_aux_check.py --render docs/results/sentiment-aux-check.json
 
 Validation part of the release split only (the test part is never scored here).
 
@@ -115,11 +116,36 @@ def heads(seeds: list[int]) -> dict[str, Any]:
     return out
 
 
+def render(path: str) -> str:
+    """Markdown tables of a written JSON: ROC-AUC / AP / precision at recall 0.90 per cell."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def cell(f: dict[str, float]) -> str:
+        return (f"{f['val_roc_auc']:.4f} / {f['val_average_precision']:.3f} / "
+                f"{f['val_neg_precision_at_recall']:.3f}")
+
+    lines = [f"<!-- rendered from {path} by python scripts/sentiment_aux_check.py --render -->",
+             "| TF-IDF 1-2-grams + LR, target | val ROC-AUC / AP / precision @ recall 0.90 |", "|---|---|"]
+    lines += [f"| {name} | {cell(f)} |" for name, f in data["bow"].items()]
+    seeds = [k for k in data["heads"] if k.startswith("seed ")]
+    lines += ["", "| LSTM(32) + aux heads, exported logit | " + " | ".join(seeds) + " |",
+              "|---|" + "---|" * len(seeds)]
+    rows = [k for k in data["heads"][seeds[0]]]
+    lines += [f"| {row} | " + " | ".join(cell(data["heads"][s][row]) for s in seeds) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True)
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a written JSON and exit")
+    ap.add_argument("--json")
     ap.add_argument("--seeds", default="42,7", help="model seeds for the heads part (split: 42)")
     args = ap.parse_args()
+    if args.render:
+        print(render(args.render))
+        return 0
+    if not args.json:
+        ap.error("--json FILE is needed to run the check")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     out = {"meta": {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,

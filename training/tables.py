@@ -61,7 +61,9 @@ def _aux(config: dict[str, Any], extra: dict[str, Any]) -> str:
     if not config.get("aux"):
         return "-"
     heads = extra.get("aux_heads") or []
-    return f"{len(heads)} x {config.get('aux_weight', 0.5):g}"
+    folded = config.get("export_heads") or []
+    return (f"{len(heads)} x {config.get('aux_weight', 0.5):g}"
+            + (f"; exported: mean of main, {', '.join(folded)}" if folded else "; exported: main"))
 
 
 def variants_table(result: dict[str, Any]) -> str:
