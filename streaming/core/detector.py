@@ -16,6 +16,8 @@ Why the old σ-based design went: residual z-scores are not comparable across re
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -68,20 +70,28 @@ class DetectorState:
 
     def to_list(self) -> list[float | None]:
         """NaN (no value yet) as None: what the JSON changelog holds, so memory and log agree."""
-        head = [_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps),
-                float(self.since_open), float(self.sessions), self.base_abs, float(len(self.slot_abs))]
-        return [None if v != v else v
-                for v in (*head, *self.slot_abs, *self.series.to_list())]
+        return [None if v != v else v for v in self.to_array()]
+
+    def to_array(self) -> array[float]:
+        """The flat float64 layout (NaN kept): the worker's binary checkpoint."""
+        out = array("d", (_LAYOUT, float(self.cooldown), self.last_ts, self.step, float(self.steps),
+                          float(self.since_open), float(self.sessions), self.base_abs,
+                          float(len(self.slot_abs))))
+        out.extend(self.slot_abs)
+        out.extend(self.series.to_array())
+        return out
 
     @classmethod
-    def from_list(cls, values: list[float | None] | None) -> DetectorState:
-        """A state of an older detector design starts afresh (the detector re-warms in 50 ticks)."""
-        if not values or values[0] != _LAYOUT:
+    def from_list(cls, values: Sequence[float | None] | None) -> DetectorState:
+        """From ``to_list`` or ``to_array``; a state of an older detector design starts afresh
+        (the detector re-warms in 50 ticks)."""
+        if values is None or not len(values) or values[0] != _LAYOUT:
             return cls()
-        nums = [math.nan if v is None else float(v) for v in values]
+        nums: Sequence[float] = (values if isinstance(values, array)
+                                 else [math.nan if v is None else float(v) for v in values])
         k = int(nums[8])
         return cls(int(nums[1]), SeriesState.from_list(nums[_HEAD + k:]), nums[2], nums[3], int(nums[4]),
-                   int(nums[5]), int(nums[6]), nums[7], nums[_HEAD:_HEAD + k])
+                   int(nums[5]), int(nums[6]), nums[7], list(nums[_HEAD:_HEAD + k]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ record scores 0.5). Everything is causal: a tick is scored before it updates the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -90,21 +92,37 @@ class SeriesState:
     dec_count: int = 0
     refs: list[float] = field(default_factory=lambda: [0.0] * len(COMPONENTS))
     streaks: list[float] = field(default_factory=lambda: [0.0] * len(COMPONENTS))
-    shape_buf: list[float] = field(default_factory=list)
-    fine_buf: list[float] = field(default_factory=list)
+    # Histories as packed float64 arrays: 8 bytes a point instead of a list slot plus a
+    # float object (~32), copied and serialised as one block (``to_array``).
+    shape_buf: array[float] = field(default_factory=lambda: array("d"))
+    fine_buf: array[float] = field(default_factory=lambda: array("d"))
 
     def copy(self) -> SeriesState:
-        return replace(self, refs=list(self.refs), streaks=list(self.streaks),
-                       shape_buf=list(self.shape_buf), fine_buf=list(self.fine_buf))
+        """Field by field: ``dataclasses.replace`` cost half again as much (a batch's undo copies)."""
+        new = object.__new__(SeriesState)
+        for name in _SCALARS:
+            setattr(new, name, getattr(self, name))
+        new.refs, new.streaks = list(self.refs), list(self.streaks)
+        new.shape_buf, new.fine_buf = self.shape_buf[:], self.fine_buf[:]
+        return new
 
     def to_list(self) -> list[float]:
-        scalars = [float(getattr(self, f.name)) for f in fields(self)[:-4]]
-        return (scalars + list(self.refs) + list(self.streaks) + [float(len(self.shape_buf))]
-                + list(self.shape_buf) + list(self.fine_buf))
+        return self.to_array().tolist()
+
+    def to_array(self) -> array[float]:
+        """The flat layout of ``to_list`` as float64 (the worker's binary checkpoint)."""
+        out = array("d", [float(getattr(self, name)) for name in _SCALARS])
+        out.extend(self.refs)
+        out.extend(self.streaks)
+        out.append(float(len(self.shape_buf)))
+        out.extend(self.shape_buf)
+        out.extend(self.fine_buf)
+        return out
 
     @classmethod
-    def from_list(cls, values: list[float]) -> SeriesState:
-        k, c = len(fields(cls)) - 4, len(COMPONENTS)
+    def from_list(cls, values: Sequence[float]) -> SeriesState:
+        """From ``to_list`` or ``to_array`` (a list, or a float64 array for the binary form)."""
+        k, c = len(_SCALARS), len(COMPONENTS)
         s = cls(*values[:k])  # type: ignore[arg-type]
         for name in ("n", "run", "dec_n", "dec_count", "res_n"):
             setattr(s, name, int(getattr(s, name)))
@@ -112,9 +130,12 @@ class SeriesState:
         s.streaks = [float(v) for v in values[k + c:k + 2 * c]]
         nb = int(values[k + 2 * c])
         start = k + 2 * c + 1
-        s.shape_buf = [float(v) for v in values[start:start + nb]]
-        s.fine_buf = [float(v) for v in values[start + nb:]]
+        s.shape_buf = array("d", values[start:start + nb])
+        s.fine_buf = array("d", values[start + nb:])
         return s
+
+
+_SCALARS = tuple(f.name for f in fields(SeriesState)[:-4])  # the flat layout's head
 
 
 def unit(ratio: float) -> float:
@@ -279,7 +300,7 @@ class SeriesDetector:
         m = c.shape_len
         if s.dec_count % c.shape_every or len(buf) < 4 * m:
             return -1.0
-        return nn_distance(np.fromiter(buf, np.float64, len(buf)), m)
+        return nn_distance(np.array(buf, dtype=np.float64), m)  # a copy: the buffer stays resizable
 
     def _fine(self, s: SeriesState, value: float) -> float:
         """The same nearest-neighbour distance on the raw series, short subsequences."""
@@ -291,7 +312,7 @@ class SeriesDetector:
             del buf[: len(buf) - cap]
         if s.n % c.fine_every or len(buf) < 4 * c.fine_len:
             return -1.0
-        return nn_distance(np.asarray(buf), c.fine_len)
+        return nn_distance(np.array(buf, dtype=np.float64), c.fine_len)
 
 
 def nn_distance(seq: npt.NDArray[np.float64], m: int) -> float:

@@ -11,7 +11,7 @@ import orjson
 from faust.streams import _current_event
 from faust.types import EventT, TableT
 
-StateItem = tuple[EventT, str, dict[str, Any]]  # (event that owns the key, key, new value)
+StateItem = tuple[EventT, str, bytes]  # (event that owns the key, key, SymbolState.to_bytes())
 PartitionSend = Callable[[str, bytes, bytes, int], Awaitable[Any]]
 
 
@@ -25,8 +25,9 @@ class AckedChangelog:
     ``kill -9`` then restores an older state, the ticks in between are never replayed,
     and each affected symbol's window silently misses them (the crash test caught 440
     lost forecasts that way, and single missing ticks in 2 of 14 runs). Here the records are sent
-    to the owning event's partition, in JSON as Faust's ``json`` serializer writes them
-    (so Faust's recovery reads them back), awaited, and only then put in the store.
+    to the owning event's partition (keys in JSON as Faust's ``json`` key serializer writes
+    them, values as the table's ``raw`` serializer holds them, so Faust's recovery reads them
+    back), awaited, and only then put in the store.
     """
 
     def __init__(self, table: TableT, send: PartitionSend) -> None:
@@ -35,7 +36,7 @@ class AckedChangelog:
 
     async def write(self, items: list[StateItem]) -> None:
         send, topic = self.send, self.topic
-        futures = [await send(topic, orjson.dumps(key), orjson.dumps(value), event.message.partition)
+        futures = [await send(topic, orjson.dumps(key), value, event.message.partition)
                    for event, key, value in items]
         await asyncio.gather(*futures)
         store = self.table.data

@@ -26,7 +26,7 @@ from streaming.worker.changelog import StateItem
 from streaming.worker.commit_ledger import CommitLedger
 
 logger = logging.getLogger(__name__)
-Snapshot = dict[str, dict[str, Any]]
+Snapshot = dict[str, bytes]  # symbol -> SymbolState.to_bytes()
 
 
 class StateWriter(Protocol):
@@ -52,7 +52,12 @@ class Checkpoints:
     def state(self, symbol: str) -> SymbolState:
         state = self.live.get(symbol)
         if state is None:
-            state = self.live[symbol] = SymbolState.from_dict(self.table.get(symbol))
+            try:
+                state = SymbolState.from_value(self.table.get(symbol))
+            except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:  # never ours, unless damaged
+                logger.warning("state record of %s unreadable (%s): it starts afresh", symbol, exc)
+                state = SymbolState()
+            self.live[symbol] = state
         return state
 
     def restore(self, undo: dict[str, SymbolState]) -> None:
@@ -107,4 +112,4 @@ class Checkpoints:
 
 
 def serialise(items: list[tuple[str, SymbolState]]) -> Snapshot:
-    return {symbol: state.to_dict() for symbol, state in items}
+    return {symbol: state.to_bytes() for symbol, state in items}

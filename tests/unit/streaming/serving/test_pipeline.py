@@ -145,3 +145,22 @@ def test_volume_state_survives_serialisation_and_ticks_without_volume_leave_it_a
     plain: dict[str, SymbolState] = {}
     process_ticks(_walk("BBB", 70), plain, forecaster, ResidualDetector())
     assert plain["BBB"].volume is None and "v" not in plain["BBB"].to_dict()
+
+
+@pytest.mark.parametrize("volume", [False, True])
+def test_binary_state_round_trips_exactly_and_reads_older_json_records(forecaster: Forecaster,
+                                                                       volume: bool) -> None:
+    states: dict[str, SymbolState] = {}
+    ticks = _walk("AAA", 400)
+    process_ticks(_with_volume(ticks) if volume else ticks, states, forecaster, ResidualDetector())
+    state = states["AAA"]
+    assert len(state.detector.series.shape_buf) > 0 and math.isnan(state.detector.base_abs) is False
+    packed = state.to_bytes()
+    # Every stored form restores the same state: binary, an older worker's JSON record, a dict.
+    for stored in (packed, json.dumps(state.to_dict()).encode(), state.to_dict()):
+        restored = SymbolState.from_value(stored)
+        assert restored.to_dict() == state.to_dict() and restored.to_bytes() == packed
+    assert SymbolState.from_value(None).to_dict() == SymbolState().to_dict()
+    assert len(packed) < len(json.dumps(state.to_dict()))
+    with pytest.raises(ValueError, match="does not match its header"):
+        SymbolState.from_value(packed[:-8])

@@ -176,7 +176,7 @@ def test_late_and_duplicate_ticks_are_counted_not_processed(registry: ModelRegis
     prices = walk(5)
     events = [r.tick("AAA", i, p) for i, p in enumerate(prices)]
     run_batches(r, [events, [r.tick("AAA", 4, 1.0), r.tick("AAA", 2, 1.0), r.tick("AAA", 5, 99.0)]])
-    state = SymbolState.from_dict(r.table.data["AAA"])
+    state = SymbolState.from_value(r.table.data["AAA"])
     assert state.window == [*prices, 99.0] and state.ticks_seen == 6
     assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="late") == 2
     assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == 6
@@ -248,7 +248,7 @@ def test_an_invalid_record_is_dead_lettered_and_its_neighbours_processed(
     assert (record["source_topic"], record["partition"], record["offset"]) == (TICKS, 0, 1)
     assert record["payload"] == raw.decode("utf-8", errors="replace")
     assert r.send.to(DLQ)[0].key == b"AAA"
-    state = SymbolState.from_dict(r.table.data["AAA"])
+    state = SymbolState.from_value(r.table.data["AAA"])
     assert state.window == [100.0, 101.0] and state.last_ts == T0 + 2 * STEP and state.ticks_seen == 2
     assert sample(r.metrics, "sentinel_dead_letters_total", topic=TICKS, reason=reason) == 1
     assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="invalid") == 1
@@ -278,7 +278,7 @@ def test_invalid_records_in_a_forecasting_batch(registry: ModelRegistry,
     run_batches(r, chunks(events, 30))
     assert sorted(d["reason"] for d in r.dead()) == ["invalid_json", "missing_field", "too_large"]
     assert len(r.forecasts()) == 5
-    assert SymbolState.from_dict(r.table.data["AAA"]).window == prices[-WINDOW:]
+    assert SymbolState.from_value(r.table.data["AAA"]).window == prices[-WINDOW:]
     assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == len(prices)
 
 
@@ -296,15 +296,15 @@ def test_state_snapshots_go_through_the_writer_and_read_back(registry: ModelRegi
     keyed = [(orjson.loads(s.key or b""), s.partition) for s in log]
     assert len(batches) == 2 and sorted(keyed[:2]) == [("AAA", 0), ("BBB", 1)] and keyed[2:] == [("AAA", 0)]
     assert all(s.topic == r.table.changelog_name for s in log)
-    last_written = {orjson.loads(s.key or b""): orjson.loads(s.value) for s in log}
+    last_written = {orjson.loads(s.key or b""): s.value for s in log}
     assert r.table.data == last_written
 
-    aaa = SymbolState.from_dict(r.table.data["AAA"])
+    aaa = SymbolState.from_value(r.table.data["AAA"])
     assert aaa.window == series["AAA"][-WINDOW:] and aaa.ticks_seen == 70
     assert aaa.last_ts == T0 + 69 * STEP
     assert aaa.pending_forecast == r.forecasts("AAA")[-1]["forecast"]
     assert aaa.pending_model == registry.forecaster.ref
-    bbb = SymbolState.from_dict(r.table.data["BBB"])
+    bbb = SymbolState.from_value(r.table.data["BBB"])
     assert bbb.window == series["BBB"] and bbb.pending_forecast is None
 
 
@@ -316,8 +316,8 @@ def test_a_restarted_handler_resumes_from_the_table(registry: ModelRegistry,
 
     first = rig(registry, executor)
     run_batches(first, [[first.tick("AAA", i, p) for i, p in enumerate(prices[:70])]])
-    # A new handler (a restarted worker) sees only the table, through its JSON form.
-    table = FakeTable(data=orjson.loads(orjson.dumps(first.table.data)))
+    # A new handler (a restarted worker) sees only the table: the records' bytes.
+    table = FakeTable(data={k: bytes(v) for k, v in first.table.data.items()})
     second = rig(registry, executor, table=table)
     run_batches(second, [[second.tick("AAA", i, prices[i]) for i in range(70, 90)]])
     assert first.forecasts() + second.forecasts() == straight.forecasts()
@@ -383,7 +383,7 @@ def test_live_state_carries_over_between_overlapping_batches(registry: ModelRegi
         second = await h.prepare(ticks[50:65])  # the table still knows nothing of ``first``
         assert r.table.data == {} and h.checkpoints.open == 2
         await h.finish(first)
-        written = SymbolState.from_dict(r.table.data["AAA"])
+        written = SymbolState.from_value(r.table.data["AAA"])
         assert written.ticks_seen == 50  # the checkpoint taken with ``first``, not the live state
         assert h.checkpoints.live["AAA"].ticks_seen == 65
         third = await h.prepare(ticks[65:])  # continues from ``second``, not from the table
@@ -394,8 +394,8 @@ def test_live_state_carries_over_between_overlapping_batches(registry: ModelRegi
     asyncio.run(go())
     assert r.forecasts() == reference.forecasts()
     assert r.table.data == reference.table.data
-    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 80
-    assert [SymbolState.from_dict(orjson.loads(s.value)).ticks_seen for s in r.changelog.sent] == [50, 65, 80]
+    assert SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 80
+    assert [SymbolState.from_value(s.value).ticks_seen for s in r.changelog.sent] == [50, 65, 80]
 
 
 def test_the_default_writer_writes_the_table_as_each_symbol_s_last_event(
@@ -410,7 +410,7 @@ def test_the_default_writer_writes_the_table_as_each_symbol_s_last_event(
     owners = {key: event for key, _, event in table.set_calls}
     assert owners == {"AAA": batch[4], "BBB": batch[3]}  # not the batch's last event for BBB
     assert owners["BBB"].message.partition == PARTITIONS["BBB"]
-    assert SymbolState.from_dict(table.get("BBB")).ticks_seen == 2
+    assert SymbolState.from_value(table.get("BBB")).ticks_seen == 2
     assert sample(metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == 5
 
 
@@ -422,7 +422,7 @@ def test_a_null_value_record_is_dead_lettered(registry: ModelRegistry, executor:
     tombstone.value = tombstone.message.value = None  # type: ignore[assignment]  # what Faust delivers
     run_batches(r, [[before, tombstone, after]])
     assert [(d["offset"], d["reason"]) for d in r.dead()] == [(1, "tombstone")]
-    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 2
+    assert SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 2
 
 
 def test_extreme_but_valid_prices_do_not_crash_the_handler(registry: ModelRegistry,
@@ -432,7 +432,7 @@ def test_extreme_but_valid_prices_do_not_crash_the_handler(registry: ModelRegist
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy: overflow in the normalisation
         run_batches(r, [events, [r.tick("AAA", WINDOW + 2, 1.0)]])
-    assert SymbolState.from_dict(r.table.data["AAA"]).last_ts == T0 + (WINDOW + 2) * STEP
+    assert SymbolState.from_value(r.table.data["AAA"]).last_ts == T0 + (WINDOW + 2) * STEP
     assert len(r.forecasts()) >= 2  # the records before the bad one were forecast
     (dead,) = r.dead()  # the record whose processing raised, with the exception's one line
     assert dead["reason"] == "processing_error" and dead["error"].startswith("processing_error: ValueError")
@@ -459,7 +459,7 @@ def test_envelope_rules_dead_letter_and_the_neighbours_are_processed(registry: M
     run_batches(r, [[good, unkeyed, bad_key, other_key, with_header, traced, empty]])
     assert [d["reason"] for d in r.dead()] == ["missing_key", "invalid_key", "key_mismatch",
                                                "unexpected_header", "empty"]
-    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 2  # good and traced
+    assert SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 2  # good and traced
 
 
 def test_new_symbols_beyond_the_limit_are_dead_lettered(registry: ModelRegistry,
@@ -475,7 +475,7 @@ def test_new_symbols_beyond_the_limit_are_dead_lettered(registry: ModelRegistry,
                     [r.tick("CCC", 0, 1.0), r.tick("AAA", 1, 1.0)]])
     assert [(d["reason"], d["offset"]) for d in r.dead()] == [("too_many_symbols", 0)]
     assert sorted(table.data) == ["AAA", "BBB"]
-    assert SymbolState.from_dict(table.data["AAA"]).ticks_seen == 2
+    assert SymbolState.from_value(table.data["AAA"]).ticks_seen == 2
 
 
 # --- checkpoints and committable offsets ---------------------------------------------------
@@ -500,12 +500,12 @@ def test_state_is_checkpointed_by_interval_and_offsets_wait_for_it(registry: Mod
     clock.t = 1.5
     run_batches(r, [ticks[80:100]])
     assert {orjson.loads(s.key) for s in r.changelog.sent} == {"AAA", "BBB"}
-    assert SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 50
+    assert SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 50
     assert ledger.committable(tp_a) == 50  # AAA's 50 ticks sit at offsets 0..49 of partition 0
     run_batches(r, [ticks[100:]])  # not due: nothing written, nothing more committable
     assert len(r.changelog.sent) == 2 and ledger.committable(tp_a) == 50
     assert asyncio.run(r.handler.checkpoint_now())  # idle: what changed goes out
-    assert ledger.committable(tp_a) == 70 and SymbolState.from_dict(r.table.data["AAA"]).ticks_seen == 70
+    assert ledger.committable(tp_a) == 70 and SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 70
     assert not asyncio.run(r.handler.checkpoint_now())  # nothing left to write
     assert sample(r.metrics, "sentinel_checkpoints_total") == 2
 
@@ -544,3 +544,11 @@ def test_forecasts_can_be_kept_off_the_topic(registry: ModelRegistry, executor: 
     run_batches(r, [[r.tick("AAA", i, p) for i, p in enumerate(prices)]])
     assert r.send.to(FORECASTS) == [] and len(r.send.to(ANOMALIES)) >= 1
     assert sample(metrics, "sentinel_forecasts_total") == 140 - WINDOW + 1
+
+
+def test_a_damaged_state_record_starts_its_symbol_afresh(registry: ModelRegistry,
+                                                         executor: ThreadPoolExecutor) -> None:
+    table = FakeTable(data={"AAA": b"SST2 truncated", "BBB": SymbolState().to_bytes()})
+    r = rig(registry, executor, table=table)
+    run_batches(r, [[r.tick("AAA", i, 100.0 + i) for i in range(3)]])
+    assert SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 3
