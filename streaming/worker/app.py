@@ -83,8 +83,12 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
 
     ticks = raw_topic(topics.TICKS, settings.partitions)
     feedback = raw_topic(topics.FEEDBACK, settings.partitions)
-    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions,
-                      schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="raw"))
+    # Values are SymbolState.to_bytes(); value_type=bytes is what makes the changelog
+    # topic (and so recovery) use the raw codec too, not only the table's own schema.
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.partitions, key_type=str,
+                      value_type=bytes,
+                      schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="json",
+                                          value_serializer="raw"))
     out_topics = {name: raw_topic(name) for name in topics.OUTPUT_TOPICS}
 
     exactly_once = settings.processing_guarantee == "exactly_once"

@@ -133,7 +133,7 @@ def history(bootstrap: str, ticks_topic: str, forecasts_topic: str, changelog_to
                        if rec.key and rec.key.strip(b'"') in wanted)
     lines = []
     for symbol in symbols:
-        mine = [(label, rec, orjson.loads(rec.value)) for label, rec in records
+        mine = [(label, rec, _record(label, rec.value)) for label, rec in records
                 if rec.key.strip(b'"') == symbol.encode()]
         first = min((v["ts"] for label, _, v in mine if label == "tick"), default=0)
         broken = [v["ts"] for label, _, v in mine
@@ -151,6 +151,14 @@ def history(bootstrap: str, ticks_topic: str, forecasts_topic: str, changelog_to
     return "\n".join(lines)
 
 
+def _record(label: str, value: bytes) -> dict[str, Any]:
+    """A tick or forecast (JSON), or a state record (binary) as its ``ts`` and ``n``."""
+    if label != "state":
+        return dict(orjson.loads(value))
+    state = SymbolState.from_value(value)
+    return {"ts": state.last_ts, "n": state.ticks_seen}
+
+
 def ticks_missing_from_state(bootstrap: str, changelog_topic: str, ticks: list[Tick]) -> int:
     """Ticks the final per-symbol states never counted (0 when no window skipped a tick).
 
@@ -162,5 +170,5 @@ def ticks_missing_from_state(bootstrap: str, changelog_topic: str, ticks: list[T
     expected = Counter(t.symbol for t in ticks)
     last: dict[str, int] = {}
     for rec in read_all(bootstrap, changelog_topic):
-        last[orjson.loads(rec.key)] = orjson.loads(rec.value)["n"]
+        last[orjson.loads(rec.key)] = SymbolState.from_value(rec.value).ticks_seen
     return sum(n - min(last.get(symbol, 0), n) for symbol, n in expected.items())
