@@ -158,6 +158,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     p.add_argument("--symbols", type=int, default=1000)
     p.add_argument("--rate", type=float, default=1000.0, help="ticks per second")
     p.add_argument("--kill-every", type=float, default=300.0)
+    p.add_argument("--dynamic-membership", action="store_true",
+                   help="no SENTINEL_GROUP_INSTANCE_ID: a restart waits for the dead member's session")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
@@ -168,7 +170,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     broker = start_broker(config)
     settings = load_settings({})
     prefix = "soak."
-    worker = BenchWorker(broker.bootstrap, settings.models_dir, prefix, "soak-worker", work)
+    # As compose and a StatefulSet run it: a stable group.instance.id, so a restart is not
+    # held until the killed member's session expires.
+    static = {} if args.dynamic_membership else {"SENTINEL_GROUP_INSTANCE_ID": "soak-worker-{hostname}"}
+    worker = BenchWorker(broker.bootstrap, settings.models_dir, prefix, "soak-worker", work, env=static)
     worker.start().wait_ready()
     url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
     producer = Producer(broker.bootstrap, prefix + topics.TICKS, args.symbols, args.rate, seconds)
@@ -230,11 +235,17 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO_ROOT).stdout.strip()
     slopes = [slope_mb_per_hour([s for s in seg if s[0] - seg[0][0] > 60]) for seg in rss if seg]
+    # Every segment is a fresh process whose first minutes include its own warm-up (arenas,
+    # client buffers), so also: the RSS each process ended at, and the slope over its second half.
+    late = [slope_mb_per_hour([s for s in seg if s[0] - seg[0][0] > (seg[-1][0] - seg[0][0]) / 2])
+            for seg in rss if seg]
+    ends = [round(float(np.median([v for _, v in seg[-10:] if v == v])), 1) for seg in rss if len(seg) >= 10]
     report = {
         "meta": {"command": " ".join(["scripts/soak.py", *sys.argv[1:]]), "commit": commit,
                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
-        "symbols": args.symbols, "rate_ticks_per_s": args.rate, "seconds": round(seconds),
+        "symbols": args.symbols, "rate_ticks_per_s": args.rate,
+        "group_instance_id": static.get("SENTINEL_GROUP_INSTANCE_ID"), "seconds": round(seconds),
         "ticks_sent": steps * args.symbols,
         "producer_error": repr(producer.error) if producer.error else None,
         "forecasts_expected": expected, "forecasts_distinct": seen, "forecasts_lost": expected - seen,
@@ -242,6 +253,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         "rss_mb_last": round(rss[-1][-1][1], 1) if rss[-1] else None,
         "rss_mb_max": round(max((v for seg in rss for _, v in seg if v == v), default=float("nan")), 1),
         "rss_slope_mb_per_hour_between_restarts": [None if s is None else round(s, 1) for s in slopes],
+        "rss_slope_mb_per_hour_second_half": [None if s is None else round(s, 1) for s in late],
+        "rss_mb_at_end_of_each_process": ends,
         "worker_cpu_s_last_process": round(usage["cpu_s_total"], 1),
     }
     text = json.dumps(report, indent=1)

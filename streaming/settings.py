@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -74,6 +75,10 @@ class Settings:
     inference_threads_large: int = 2
     model_reload_interval_s: float = 10.0
     session_timeout_s: float = 10.0
+    # Static group membership (KIP-345): a worker restarted under the same id gets its
+    # partitions back at once instead of after the dead member's session expires. Unique per
+    # worker and stable across its restarts; "{hostname}" is replaced (compose, StatefulSet).
+    group_instance_id: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -95,6 +100,12 @@ class Settings:
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def static_member_id(self) -> str | None:
+        """The consumer's ``group.instance.id``; ``None`` keeps dynamic membership."""
+        if not self.group_instance_id:
+            return None
+        return self.group_instance_id.replace("{hostname}", socket.gethostname())
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """CLI flags win over the environment; ``None`` means the flag was not given."""

@@ -70,6 +70,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         # A crashed worker's partitions move after this long (Faust's default is 60 s).
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
+        "consumer_group_instance_id": settings.static_member_id(),
     }
 
 

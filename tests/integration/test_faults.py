@@ -178,6 +178,37 @@ def test_rebalance_kill_one_of_two_workers(kafka_broker: object, tiny_models_dir
     assert_nothing_lost(report, "rebalance")
 
 
+def test_static_member_is_back_before_its_session_expires(kafka_broker: object, tiny_models_dir: Path,
+                                                          tmp_path: Path, rng: random.Random) -> None:
+    """With ``SENTINEL_GROUP_INSTANCE_ID`` a worker killed and restarted gets its partitions back
+    at once; without it, the group waits for the dead member's session (30 s here) to expire."""
+    ticks = labelled_stream(symbols=50, per_symbol=200, seed=5)
+    ref = reference(ticks, tiny_models_dir)
+    session_s = 30.0
+    worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state",  # type: ignore[attr-defined]
+                           env={"SENTINEL_GROUP_INSTANCE_ID": "w-{hostname}",
+                                "SENTINEL_SESSION_TIMEOUT_S": str(session_s)}).start()
+    producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1000)
+    back_in: list[float] = []
+
+    def crash(i: int) -> None:
+        ready = worker.log_text().count("[^Worker]: Ready")
+        worker.kill()
+        killed = time.monotonic()
+        worker.start()
+        while (worker.log_text().count("[^Worker]: Ready") == ready
+               and time.monotonic() - killed < 2 * session_s):
+            time.sleep(0.2)
+        back_in.append(time.monotonic() - killed)
+        print(f"kill -9 {i + 1}: ready again after {back_in[-1]:.1f} s (session {session_s:.0f} s)")
+
+    _, report = survive(worker, producer, ref, rng, 2, (3.0, 6.0), crash)
+    report["ticks_missing_from_state"] = ticks_missing_from_state(
+        worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
+    assert_nothing_lost(report, "static_member_kill_9")
+    assert max(back_in) < session_s / 2, back_in
+
+
 def wait_forecasting(worker: WorkerProcess, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

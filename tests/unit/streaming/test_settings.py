@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from streaming.errors import ConfigError
 from streaming.kafka.admin import ssl_context
 from streaming.settings import header_allowlist, load_settings
+from streaming.worker.app import faust_config
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -22,6 +24,12 @@ def test_typed_values_and_defaults() -> None:
     got = (s.max_symbols, s.ssl_check_hostname, s.replication_factor, s.min_insync_replicas)
     assert got == (5, False, 3, 2)
     assert header_allowlist(load_settings({})) == {"traceparent", "tracestate", "content-type"}
+
+
+def test_static_membership_is_opt_in_and_reaches_the_consumer() -> None:
+    assert faust_config(load_settings({}))["consumer_group_instance_id"] is None
+    named = load_settings({"SENTINEL_GROUP_INSTANCE_ID": "worker-{hostname}"})
+    assert faust_config(named)["consumer_group_instance_id"] == f"worker-{socket.gethostname()}"
 
 
 @pytest.mark.parametrize(("env", "message"), [
