@@ -91,14 +91,16 @@ class Producer(threading.Thread):
             await producer.stop()
 
 
-def lag(url: str) -> float | None:
+def lag(url: str) -> tuple[float | None, float]:
+    """Committed lag on the ticks topic, and the worker's checkpointed state (MB; NaN if down)."""
     try:
         samples = scrape(url, timeout=2)
     except (OSError, ValueError):
-        return None
+        return None, float("nan")
     ticks = [s.value for s in samples
              if s.name == "sentinel_consumer_lag" and s.labels.get("topic", "").endswith(topics.TICKS)]
-    return sum(ticks) if ticks else None
+    state = [s.value for s in samples if s.name == "sentinel_state_bytes"]
+    return (sum(ticks) if ticks else None), (state[0] / 2**20 if state else float("nan"))
 
 
 def distinct_forecasts(bootstrap: str, topic: str, expected: int, timeout: float) -> int:
@@ -145,10 +147,15 @@ def worker_rss_mb(worker: BenchWorker) -> float:
         return float("nan")
 
 
+def second_half(seg: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [s for s in seg if s[0] - seg[0][0] > (seg[-1][0] - seg[0][0]) / 2] if seg else []
+
+
 def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float | None:
+    samples = [s for s in samples if s[1] == s[1]]
     if len(samples) < 10:
         return None
-    t, rss = np.array([s for s in samples if s[1] == s[1]]).T
+    t, rss = np.array(samples).T
     return float(np.polyfit(t / 3600.0, rss, 1)[0])
 
 
@@ -181,6 +188,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     start = time.monotonic()
     kills: list[dict[str, Any]] = []
     rss: list[list[tuple[float, float]]] = [[]]
+    state: list[list[tuple[float, float]]] = [[]]  # sentinel_state_bytes, MB
     kills_planned = max(1, int(seconds // args.kill_every))
     broker_restart_at = (kills_planned // 2 + 0.5) * args.kill_every  # half-way between two kills
     broker_restarted = False
@@ -190,12 +198,13 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     last_print = -30.0
     while producer.is_alive():
         now = time.monotonic() - start
+        current, state_mb = lag(url)
         rss[-1].append((now, worker_rss_mb(worker)))
+        state[-1].append((now, state_mb))
         if worker.proc is not None and worker.proc.poll() is not None:  # what a supervisor does
             print(f"{now:.0f} s: worker exited ({worker.proc.returncode}); restarting it", flush=True)
             kills.append({"at_s": round(now, 1), "kind": f"worker exit {worker.proc.returncode}, restarted"})
             worker.start()
-        current = lag(url)
         if current is not None:
             lags.append((round(now, 1), current))
         if now - last_print >= 30:
@@ -212,6 +221,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             pending = {"at_s": round(now, 1), "kind": "kill -9", "back_to": steady(lags, now, args.rate)}
             kills.append(pending)
             rss.append([])
+            state.append([])
             next_kill += args.kill_every
         if not broker_restarted and now >= broker_restart_at:
             print(f"{now:.0f} s: restarting the broker", flush=True)
@@ -226,7 +236,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     steps = producer.sent_steps
     expected = args.symbols * max(0, steps - WINDOW + 1)
     settle = time.monotonic()
-    while (lag(url) or 0) > 0 and time.monotonic() - settle < 300:
+    while (lag(url)[0] or 0) > 0 and time.monotonic() - settle < 300:
         time.sleep(2.0)
     seen = distinct_forecasts(broker.bootstrap, prefix + topics.FORECASTS, expected, timeout=600)
     usage = worker.usage()
@@ -237,8 +247,13 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     slopes = [slope_mb_per_hour([s for s in seg if s[0] - seg[0][0] > 60]) for seg in rss if seg]
     # Every segment is a fresh process whose first minutes include its own warm-up (arenas,
     # client buffers), so also: the RSS each process ended at, and the slope over its second half.
-    late = [slope_mb_per_hour([s for s in seg if s[0] - seg[0][0] > (seg[-1][0] - seg[0][0]) / 2])
-            for seg in rss if seg]
+    late = [slope_mb_per_hour(second_half(seg)) for seg in rss if seg]
+    # The symbols' histories grow for the whole run (full after ~6,000 ticks each): their
+    # state's slope, and RSS minus twice the state (the live copy and the table's stored
+    # copy) is what grows besides them.
+    state_late = [slope_mb_per_hour(second_half(seg)) for seg in state if seg]
+    rest_late = [slope_mb_per_hour(second_half([(t, r - 2 * m) for (t, r), (_, m) in zip(a, b, strict=True)]))
+                 for a, b in zip(rss, state, strict=True) if a]
     ends = [round(float(np.median([v for _, v in seg[-10:] if v == v])), 1) for seg in rss if len(seg) >= 10]
     report = {
         "meta": {"command": " ".join(["scripts/soak.py", *sys.argv[1:]]), "commit": commit,
@@ -255,6 +270,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         "rss_slope_mb_per_hour_between_restarts": [None if s is None else round(s, 1) for s in slopes],
         "rss_slope_mb_per_hour_second_half": [None if s is None else round(s, 1) for s in late],
         "rss_mb_at_end_of_each_process": ends,
+        "state_mb_slope_per_hour_second_half": [None if s is None else round(s, 1) for s in state_late],
+        "rss_minus_2x_state_slope_mb_per_hour_second_half": [None if s is None else round(s, 1)
+                                                              for s in rest_late],
+        "state_mb_last": round(state[-1][-1][1], 1) if state[-1] else None,
         "worker_cpu_s_last_process": round(usage["cpu_s_total"], 1),
     }
     text = json.dumps(report, indent=1)

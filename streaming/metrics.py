@@ -65,6 +65,10 @@ class Metrics:
             ["topic", "reason"], registry=registry)
         self.symbols_tracked = Gauge(
             "sentinel_symbols_tracked", "Symbols with state on this worker.", registry=registry)
+        self.state_bytes = Gauge(
+            "sentinel_state_bytes", "Bytes of symbol state this worker last checkpointed (its live "
+            "copy takes about as much again): what grows with symbols and their histories.",
+            registry=registry)
         self.end_to_end = Histogram(
             "sentinel_end_to_end_latency_seconds", "From the input message ts to publishing its result.",
             ["topic"], buckets=LATENCY_BUCKETS, registry=registry)

@@ -62,7 +62,8 @@ class Settings:
     pipeline_depth: int = 0
     # Symbol state goes to the changelog this often (or after this many ticks), and input
     # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
-    checkpoint_interval_s: float = 1.0
+    # 2 s: half the changelog records of 1 s for a restart to read back (docs/reliability.md, soak).
+    checkpoint_interval_s: float = 2.0
     checkpoint_max_ticks: int = 50_000
     publish_forecasts: bool = True  # off: only alerts leave the worker (fewer records per tick)
     producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)

@@ -126,6 +126,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     checkpoints = Checkpoints(table, state_writer, ledgers[ticks.get_topic_name()],
                               interval_s=0.0 if exactly_once else settings.checkpoint_interval_s,
                               max_ticks=settings.checkpoint_max_ticks)
+    metrics.state_bytes.set_function(lambda: checkpoints.state_bytes)
     headers = header_allowlist(settings)
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, checkpoints,

@@ -48,6 +48,8 @@ class Checkpoints:
         self._ticks, self._last = 0, now()
         self._changed = self._saved = 0  # versions: every change, and the last one written
         self._lock = asyncio.Lock()
+        self.sizes: dict[str, int] = {}  # bytes of each symbol's last written record
+        self.state_bytes = 0
 
     def state(self, symbol: str) -> SymbolState:
         state = self.live.get(symbol)
@@ -89,6 +91,10 @@ class Checkpoints:
         async with self._lock:
             owner = self.owner  # a symbol dropped meanwhile (revoked) is the next owner's
             await self.writer.write([(owner[s], s, v) for s, v in snapshot.items() if s in owner])
+            for symbol, value in snapshot.items():
+                if symbol in owner:
+                    self.state_bytes += len(value) - self.sizes.get(symbol, 0)
+                    self.sizes[symbol] = len(value)
             self._saved = max(self._saved, version)
             self.ledger.durable(mark)
 
@@ -105,6 +111,7 @@ class Checkpoints:
             self.live.pop(symbol, None)
             self.owner.pop(symbol, None)
             self.dirty.discard(symbol)
+            self.state_bytes -= self.sizes.pop(symbol, 0)
         # States loaded but never touched carry no partition: reload them all on next use.
         for symbol in [s for s in self.live if s not in self.owner]:
             del self.live[symbol]

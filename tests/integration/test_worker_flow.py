@@ -91,5 +91,5 @@ def test_metrics_endpoint_exposes_the_families(worker_metrics_url: str) -> None:
     for family in ("sentinel_forecasts_total", "sentinel_inference_seconds_count",
                    "sentinel_batch_size_count", "sentinel_end_to_end_latency_seconds_count",
                    "sentinel_symbols_tracked", "sentinel_anomalies_total", "sentinel_escalations_total",
-                   "sentinel_dead_letters_total", "sentinel_model_info"):
+                   "sentinel_dead_letters_total", "sentinel_model_info", "sentinel_state_bytes"):
         assert metric(samples, family) > 0, family

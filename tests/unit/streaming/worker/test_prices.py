@@ -508,6 +508,10 @@ def test_state_is_checkpointed_by_interval_and_offsets_wait_for_it(registry: Mod
     assert ledger.committable(tp_a) == 70 and SymbolState.from_value(r.table.data["AAA"]).ticks_seen == 70
     assert not asyncio.run(r.handler.checkpoint_now())  # nothing left to write
     assert sample(r.metrics, "sentinel_checkpoints_total") == 2
+    stored = {k: len(v) for k, v in r.table.data.items()}
+    assert r.handler.checkpoints.state_bytes == sum(stored.values()) > 0  # sentinel_state_bytes
+    r.handler.checkpoints.drop([tp_a.partition])  # revoked: its symbols' bytes leave the total
+    assert r.handler.checkpoints.state_bytes == stored["BBB"]
 
 
 def test_a_restart_from_the_checkpoint_and_committed_offsets_rebuilds_every_window(
