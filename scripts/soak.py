@@ -1,6 +1,7 @@
 """Soak: many symbols at a steady rate for a long time, kill -9 now and then, the broker restarted once.
 
     PYTHONPATH=. .venv/bin/python scripts/soak.py --minutes 30 --json docs/results/soak.json
+    PYTHONPATH=. .venv/bin/python scripts/soak.py --render docs/results/soak-*.json docs/results/soak.json
 
 Not part of CI (it takes the machine for the whole run). A dev broker on free ports, one worker
 with the released models, single-tick messages (one per symbol per step), the worker killed
@@ -159,6 +160,44 @@ def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float | None:
     return float(np.polyfit(t / 3600.0, rss, 1)[0])
 
 
+def _span(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{min(known):g} to {max(known):g}" if known else "-"
+
+
+def render(paths: list[Path]) -> str:
+    """The table docs/reliability.md shows, one column per run (oldest first)."""
+    runs = [(p, json.loads(p.read_text())) for p in paths]
+
+    def row(name: str, cell: Any) -> str:
+        return f"| {name} | " + " | ".join(str(cell(r)) for _, r in runs) + " |"
+
+    def caught(r: dict[str, Any], kind: str) -> str:
+        return ", ".join(f"{f['caught_up_s']:g}" for f in r["faults"]
+                         if f["kind"] == kind and "caught_up_s" in f)
+
+    lines = ["| | " + " | ".join(f"`{r['meta']['commit']}` ({p.name})" for p, r in runs) + " |",
+             "|---|" + "---:|" * len(runs),
+             row("ticks sent / forecasts expected / distinct read back", lambda r:
+                 f"{r['ticks_sent']:,} / {r['forecasts_expected']:,} / {r['forecasts_distinct']:,}"),
+             row("forecasts lost", lambda r: f"**{r['forecasts_lost']}**"),
+             row("static group membership", lambda r: "yes" if r.get("group_instance_id") else "no"),
+             row("catch-up after each `kill -9` (s)", lambda r: caught(r, "kill -9")),
+             row("catch-up after the broker restart (s)", lambda r: caught(r, "broker restart")),
+             row("worker peak RSS (MB)", lambda r: f"{r['rss_mb_max']:g}"),
+             row("RSS at the end of each process (MB)", lambda r: ", ".join(
+                 f"{v:g}" for v in r.get("rss_mb_at_end_of_each_process", [])) or "-"),
+             row("RSS slope between restarts (MB/hour)",
+                 lambda r: _span(r["rss_slope_mb_per_hour_between_restarts"])),
+             row("RSS slope, second half of each process (MB/hour)",
+                 lambda r: _span(r.get("rss_slope_mb_per_hour_second_half", []))),
+             row("checkpointed state slope, same halves (MB/hour)",
+                 lambda r: _span(r.get("state_mb_slope_per_hour_second_half", []))),
+             row("RSS minus 2x state, same halves (MB/hour)",
+                 lambda r: _span(r.get("rss_minus_2x_state_slope_mb_per_hour_second_half", [])))]
+    return "\n".join(lines)
+
+
 def main() -> int:  # noqa: PLR0915 - one linear script
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30.0)
@@ -168,7 +207,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     p.add_argument("--dynamic-membership", action="store_true",
                    help="no SENTINEL_GROUP_INSTANCE_ID: a restart waits for the dead member's session")
     p.add_argument("--json", type=Path)
+    p.add_argument("--render", type=Path, nargs="+", help="print the docs table of these runs and exit")
     args = p.parse_args()
+    if args.render:
+        print(render(args.render))
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # it logs every refused connection
     seconds = args.minutes * 60
