@@ -56,12 +56,12 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
-# Checkpoints rewrite every active symbol's state (~18 KB) each second, and a restarted worker
-# reads the changelog back before it processes anything, at ~2,500-3,500 records/s
-# (scripts/recovery_check.py). The log cleaner never touches the active segment, so what a
-# restart reads is one record per symbol plus the uncleaned tail: segments that roll every
-# 64 MB or 10 s and a low dirty ratio keep that tail to seconds of checkpoints (the soak
-# measured minutes of recovery with Kafka's 1 GB / 7 day segments, 10-16 s with 60 s ones).
+# Checkpoints rewrite every active symbol's state (up to ~18 KB) every 2 s, and a restarted
+# worker reads the changelog back before it processes anything, at ~2,500-3,000 records/s
+# (scripts/recovery_check.py, docs/results/recovery.json). The log cleaner never touches the
+# active segment, so a restart reads one record per symbol plus the uncleaned tail: segments
+# that roll every 64 MB or 10 s and a low dirty ratio keep that tail to seconds of checkpoints
+# (the soak measured minutes of recovery with Kafka's 1 GB / 7 day segments, 10-16 s with 60 s).
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(64 * 2**20), "segment.ms": "10000",
                     "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": "60000"}
 
