@@ -10,8 +10,10 @@ started once half-way. At the end it waits for the worker to catch up and reads
 ``prices.forecasts`` back: every (symbol, ts) whose window was full must have a forecast
 (lost = expected - distinct seen). Also reported: the worker's RSS over time and its slope
 between restarts, and after each fault how long until the committed lag is back to its level
-before (``steady``: commits trail the 1-s checkpoints and Faust's 1-s commit loop, so under
-load the committed lag never reads exactly 0).
+before (``steady``: commits trail the 2-s checkpoints and Faust's 1-s commit loop, so under
+load the committed lag never reads exactly 0). ``--prefill-steps 4400`` first sends that many ticks
+per symbol as bundles, so every detector history is full before the timed run: its RSS is then the
+worker's steady-state size, not a history still filling.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,12 +49,49 @@ WINDOW = 60
 T0 = 1_800_000_000_000
 
 
+class PricePath:
+    """One random walk per symbol, one step a second of event time, shared by the prefill and the producer."""
+
+    def __init__(self, symbols: int) -> None:
+        self.names = [f"S{i:04d}" for i in range(symbols)]
+        self.prices = np.full(symbols, 100.0)
+        self.rng = np.random.default_rng(7)
+        self.steps = 0
+
+    def step(self) -> tuple[int, npt.NDArray[np.float64]]:
+        self.prices *= np.exp(self.rng.normal(0, 0.001, self.prices.size))
+        self.steps += 1
+        return T0 + (self.steps - 1) * 1000, self.prices.copy()
+
+
+def prefill(bootstrap: str, topic: str, path: PricePath, steps: int, bundle: int = 100) -> None:
+    """``steps`` ticks per symbol as bundles, as fast as the broker takes them: the symbols' histories
+    are then as full as they get, so the timed run measures the worker at its steady-state size."""
+    async def run() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all",
+                                    max_request_size=4 * 2**20)
+        await producer.start()
+        try:
+            for first in range(0, steps, bundle):
+                block = [path.step() for _ in range(min(bundle, steps - first))]
+                futures = [await producer.send(topic, key=name.encode(), value=orjson.dumps(
+                    {"symbol": name, "ticks": [{"ts": ts, "price": float(p[i])} for ts, p in block]}))
+                    for i, name in enumerate(path.names)]
+                await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+    asyncio.run(run())
+
+
 class Producer(threading.Thread):
     """One tick per symbol per step at ``rate`` ticks/s; a failed step is resent (duplicates are dropped)."""
 
-    def __init__(self, bootstrap: str, topic: str, symbols: int, rate: float, seconds: float) -> None:
+    def __init__(self, bootstrap: str, topic: str, symbols: int, rate: float, seconds: float,
+                 path: PricePath) -> None:
         super().__init__(daemon=True)
-        self.bootstrap, self.topic, self.symbols = bootstrap, topic, symbols
+        self.bootstrap, self.topic, self.symbols, self.path = bootstrap, topic, symbols, path
         self.steps = int(seconds * rate / symbols)
         self.interval = symbols / rate
         self.sent_steps = 0
@@ -66,16 +106,13 @@ class Producer(threading.Thread):
     async def _run(self) -> None:
         from aiokafka import AIOKafkaProducer
 
-        names = [f"S{i:04d}" for i in range(self.symbols)]
-        prices = np.full(self.symbols, 100.0)
-        rng = np.random.default_rng(7)
+        names = self.path.names
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, acks="all")
         await producer.start()
         start = time.monotonic()
         try:
             for step in range(self.steps):
-                prices *= np.exp(rng.normal(0, 0.001, self.symbols))
-                ts = T0 + step * 1000
+                ts, prices = self.path.step()
                 values = [orjson.dumps({"symbol": s, "ts": ts, "price": float(p)})
                           for s, p in zip(names, prices, strict=True)]
                 while True:
@@ -206,6 +243,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     p.add_argument("--kill-every", type=float, default=300.0)
     p.add_argument("--dynamic-membership", action="store_true",
                    help="no SENTINEL_GROUP_INSTANCE_ID: a restart waits for the dead member's session")
+    p.add_argument("--prefill-steps", type=int, default=0,
+                   help="ticks per symbol sent as bundles before the timed run (4,400 fills every history)")
     p.add_argument("--json", type=Path)
     p.add_argument("--render", type=Path, nargs="+", help="print the docs table of these runs and exit")
     args = p.parse_args()
@@ -226,7 +265,17 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     worker = BenchWorker(broker.bootstrap, settings.models_dir, prefix, "soak-worker", work, env=static)
     worker.start().wait_ready()
     url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
-    producer = Producer(broker.bootstrap, prefix + topics.TICKS, args.symbols, args.rate, seconds)
+    path = PricePath(args.symbols)
+    prefill_s = None
+    if args.prefill_steps:
+        t = time.monotonic()
+        print(f"prefill: {args.prefill_steps} ticks per symbol as bundles", flush=True)
+        prefill(broker.bootstrap, prefix + topics.TICKS, path, args.prefill_steps)
+        while lag(url)[0] != 0:
+            time.sleep(2.0)
+        prefill_s = round(time.monotonic() - t, 1)
+        print(f"prefill processed and committed after {prefill_s} s; the timed run starts", flush=True)
+    producer = Producer(broker.bootstrap, prefix + topics.TICKS, args.symbols, args.rate, seconds, path)
     producer.start()
     start = time.monotonic()
     kills: list[dict[str, Any]] = []
@@ -276,7 +325,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                        "back_to": steady(lags, now, args.rate)}
             kills.append(pending)
         time.sleep(1.0)
-    steps = producer.sent_steps
+    steps = producer.sent_steps + args.prefill_steps
     expected = args.symbols * max(0, steps - WINDOW + 1)
     settle = time.monotonic()
     while (lag(url)[0] or 0) > 0 and time.monotonic() - settle < 300:
@@ -304,6 +353,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
         "symbols": args.symbols, "rate_ticks_per_s": args.rate,
         "group_instance_id": static.get("SENTINEL_GROUP_INSTANCE_ID"), "seconds": round(seconds),
+        "prefill_ticks_per_symbol": args.prefill_steps, "prefill_s": prefill_s,
         "ticks_sent": steps * args.symbols,
         "producer_error": repr(producer.error) if producer.error else None,
         "forecasts_expected": expected, "forecasts_distinct": seen, "forecasts_lost": expected - seen,
