@@ -32,24 +32,39 @@ def _title(result: dict, path: Path) -> str:
 
 
 def sizing(result: dict, target_ticks: float = 100_000, headroom: float = 0.7) -> None:
-    """Workers and partitions for ``target_ticks`` from the run's measured ticks per worker CPU-second.
+    """Workers and partitions for ``target_ticks`` from the run's measured per-worker figures.
 
     A linear extrapolation: it assumes each worker gets a core of its own and the brokers keep
-    up; with 2 cores shared by broker, load generator and workers it cannot be checked here.
+    up. Unpinned, the figure is ticks per worker CPU-second (2 cores shared by broker, load
+    generator and workers); from a ``--pin`` run, also the wall-clock rate of one worker alone
+    on its core, with the broker on the other, which is what one more core buys.
     """
     runs = result.get("runs", {})
-    bundle = result.get("options", {}).get("bundle", 100)
-    print(f"| input form | ticks per worker CPU-second (measured) | workers for {target_ticks:,.0f} ticks/s "
-          f"at {headroom:.0%} CPU | partitions |")
-    print("|---|---:|---:|---:|")
+    options = result.get("options", {})
+    bundle = options.get("bundle", 100)
+    pinned = bool(options.get("pin"))
+    if pinned:
+        broker, _, workers_cpus = options["pin"].partition("/")
+        print(f"Pinned run: broker, load generator and output reader on CPU {broker}, every worker "
+              f"and trivial agent on CPU {workers_cpus}.\n")
+    basis = "ticks/s of one worker on its own core" if pinned else "ticks per worker CPU-second"
+    print(f"| input form | ticks per worker CPU-second | {basis} (basis) | workers for "
+          f"{target_ticks:,.0f} ticks/s at {headroom:.0%} | partitions |")
+    print("|---|---:|---:|---:|---:|")
     for name, label in (("single_tick", "single-tick messages"), ("bundled", f"bundles of {bundle}")):
         run = runs.get(name)
         if not run or not run.get("cpu_s"):
             continue
         per_cpu_s = run["records"] / run["cpu_s"]  # forecasts (one per tick) in the measured interval
-        workers = math.ceil(target_ticks / (per_cpu_s * headroom))
+        rate = run["per_s"] if pinned else per_cpu_s
+        workers = math.ceil(target_ticks / (rate * headroom))
         partitions = 2 ** math.ceil(math.log2(max(workers, 1) * 2))  # room to add workers without re-keying
-        print(f"| {label} | {per_cpu_s:,.0f} | {workers} | {partitions} |")
+        print(f"| {label} | {per_cpu_s:,.0f} | {rate:,.0f} | {workers} | {partitions} |")
+    group = {n: r for n, r in result.get("workers", {}).items() if r.get("per_s")}
+    if len(group) > 1:
+        cells = ", ".join(f"{n} worker(s) {r['per_s']:,.0f} ticks/s" for n, r in sorted(group.items()))
+        where = " sharing one core" if pinned else ""
+        print(f"\nOne group, bundles, started before the input{where}: {cells}.")
     lat = runs.get("latency", {})
     if lat.get("peak_rss_mb"):
         print(f"\nMemory measured: peak RSS {lat['peak_rss_mb']:.0f} MB for one worker with "

@@ -217,6 +217,8 @@ def render(paths: list[Path]) -> str:
              "|---|" + "---:|" * len(runs),
              row("ticks sent / forecasts expected / distinct read back", lambda r:
                  f"{r['ticks_sent']:,} / {r['forecasts_expected']:,} / {r['forecasts_distinct']:,}"),
+             row("histories prefilled (ticks per symbol, as bundles, before the timed run)",
+                 lambda r: f"{r.get('prefill_ticks_per_symbol') or 0:,}"),
              row("forecasts lost", lambda r: f"**{r['forecasts_lost']}**"),
              row("static group membership", lambda r: "yes" if r.get("group_instance_id") else "no"),
              row("catch-up after each `kill -9` (s)", lambda r: caught(r, "kill -9")),

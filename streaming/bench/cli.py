@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -50,6 +51,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--latency-symbols", type=int, help="symbols in the latency run (default 1000)")
     p.add_argument("--workers", type=_ints, help="worker counts in one group (default 1,2)")
     p.add_argument("--keras-calls", type=int, help="Keras predict calls for the naive baseline")
+    p.add_argument("--pin", metavar="BROKER_CPUS/WORKER_CPUS",
+                   help="pin the dev broker (and the bench's own process) and the workers to separate "
+                        "CPUs, e.g. 0/1, so a worker's figure is not shared with the broker's")
     p.add_argument("--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}")
     p.add_argument("--models-dir", help="released models directory (SENTINEL_MODELS_DIR)")
     p.add_argument("--bootstrap", help="use this broker instead of starting a dev broker")
@@ -72,11 +76,22 @@ def options_from(args: argparse.Namespace) -> Any:
     given = {"ticks": args.ticks, "symbols": args.symbols, "bundle": args.bundle,
              "feedback": args.feedback, "rates": args.rates, "latency_seconds": args.latency_seconds,
              "latency_symbols": args.latency_symbols, "workers": args.workers,
-             "keras_calls": args.keras_calls}
+             "keras_calls": args.keras_calls, "pin": args.pin}
     opts = replace(opts, skip=skip, **{k: v for k, v in given.items() if v is not None})
     single = args.single_ticks if args.single_ticks is not None else (
         args.ticks if args.ticks is not None else opts.single_ticks)
     opts = replace(opts, single_ticks=single)
+    if opts.pin is not None:
+        from streaming.bench.suite import split_pin
+
+        try:
+            broker, workers = split_pin(opts.pin)
+        except ValueError:
+            broker = workers = None
+        have = os.sched_getaffinity(0)
+        if not broker or not workers or not (broker | workers) <= have:
+            raise SentinelError(f"--pin wants BROKER_CPUS/WORKER_CPUS among CPUs {sorted(have)}, "
+                                f"e.g. 0/1; got {opts.pin!r}")
     if min(opts.ticks, opts.single_ticks, opts.symbols, opts.bundle, opts.feedback) < 1:
         raise SentinelError("--ticks, --single-ticks, --symbols, --bundle and --feedback must be >= 1")
     return opts

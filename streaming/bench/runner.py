@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 
 from streaming.settings import REPO_ROOT
-from streaming.tools.processes import free_port, stop_process
+from streaming.tools.processes import free_port, pin, stop_process
 from streaming.tools.scrape import scrape
 
 REPO = REPO_ROOT
@@ -163,6 +163,7 @@ class BenchWorker:
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     started_at: float = 0.0
     ready_cpu_s: float = 0.0
+    cpus: frozenset[int] | None = None  # pinned there (``sentinel bench --pin``)
 
     @property
     def log_path(self) -> Path:
@@ -179,6 +180,7 @@ class BenchWorker:
             self.proc = subprocess.Popen([sys.executable, "-m", "streaming.cli", "worker"], env=env,
                                          stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         _STARTED.append(self.proc)
+        pin(self.proc.pid, self.cpus)  # before it starts threads: they inherit it
         self.started_at = time.monotonic()
         self.monitor = ResourceMonitor(self.proc.pid)
         return self
@@ -192,6 +194,7 @@ class BenchWorker:
                 raise RuntimeError(f"worker exited during start-up: see {self.log_path}")
             try:
                 if _scrape_models(url) >= 2:
+                    pin(self.proc.pid, self.cpus)  # again, in case a thread started before the first
                     self.ready_cpu_s = self.monitor.cpu_seconds() if self.monitor else 0.0
                     return time.monotonic() - self.started_at
             except OSError:
@@ -223,7 +226,8 @@ class BenchWorker:
 
 
 def run_trivial_agent(bootstrap: str, topic: str, expect: int, work_dir: Path,
-                      timeout: float = 300.0, env: dict[str, str] | None = None) -> dict[str, Any]:
+                      timeout: float = 300.0, env: dict[str, str] | None = None,
+                      cpus: frozenset[int] | None = None) -> dict[str, Any]:
     """Run ``streaming.bench.trivial`` on ``topic`` until it has seen ``expect`` events."""
     app_id = f"bench-trivial-{uuid.uuid4().hex[:8]}"
     out = work_dir / f"{app_id}.json"
@@ -234,6 +238,7 @@ def run_trivial_agent(bootstrap: str, topic: str, expect: int, work_dir: Path,
     with (work_dir / f"{app_id}.log").open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=full_env)
     _STARTED.append(proc)
+    pin(proc.pid, cpus)
     monitor = ResourceMonitor(proc.pid)
     deadline = time.monotonic() + timeout
     try:

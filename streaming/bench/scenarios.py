@@ -47,6 +47,7 @@ class BenchContext:
     timeout_s: float = 600.0
     say: Callable[[str], None] = print
     peak_rss_mb: list[float] = field(default_factory=list)
+    worker_cpus: frozenset[int] | None = None  # workers and trivial agents pinned there (``--pin``)
 
     def fresh(self, label: str) -> Settings:
         """Settings with a fresh topic prefix (and so fresh topics) for one scenario."""
@@ -57,7 +58,7 @@ class BenchContext:
 
     def worker(self, settings: Settings, app_id: str) -> BenchWorker:
         return BenchWorker(settings.kafka_bootstrap, self.models_dir, settings.topic_prefix, app_id,
-                           self.work_dir)
+                           self.work_dir, cpus=self.worker_cpus)
 
 
 def rate_from(records: Sequence[OutputRecord]) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def group_run(ctx: BenchContext, label: str, messages: list[KeyValue], expected:
 def trivial_run(ctx: BenchContext, settings: Settings, input_topic: str, expect: int) -> dict[str, Any]:
     ctx.say(f"trivial agent on {settings.topic(input_topic)}")
     result = run_trivial_agent(settings.kafka_bootstrap, settings.topic(input_topic), expect,
-                               ctx.work_dir, ctx.timeout_s)
+                               ctx.work_dir, ctx.timeout_s, cpus=ctx.worker_cpus)
     ctx.say(f"trivial agent: {result['events_per_s']:,.0f} events/s")
     return result
 

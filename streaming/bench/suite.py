@@ -43,6 +43,7 @@ from streaming.bench.scenarios import BenchContext, group_run, latency_run, prel
 from streaming.serving.inference import load_sentiment
 from streaming.serving.model_registry import LOADERS, wanted_dir
 from streaming.settings import REPO_ROOT, Settings
+from streaming.tools.processes import parse_cpus, pin
 
 REQUIRED_KEYS = ("end_to_end_ticks_per_s", "single_tick_messages_per_s", "trivial_agent_events_per_s",
                  "feedback_messages_per_s", "inference_bound_windows_per_s", "naive_predict_ticks_per_s",
@@ -67,6 +68,7 @@ class BenchOptions:
     inference_seconds: float = 1.0
     quick: bool = False
     skip: frozenset[str] = field(default_factory=frozenset)
+    pin: str | None = None  # "BROKER_CPUS/WORKER_CPUS", e.g. "0/1" (``--pin``)
 
     @classmethod
     def defaults(cls, quick: bool) -> BenchOptions:
@@ -149,17 +151,19 @@ def latency_part(opts: BenchOptions, ctx: BenchContext) -> dict[str, Any]:
 
 
 @contextmanager
-def broker_for(bootstrap: str | None, work_dir: Path, say: Callable[[str], None]) -> Iterator[str]:
+def broker_for(bootstrap: str | None, work_dir: Path, say: Callable[[str], None],
+               cpus: frozenset[int] | None = None) -> Iterator[str]:
     """The given bootstrap, or a fresh dev broker on free ports for the duration of the run."""
     if bootstrap:
         yield bootstrap
         return
     from streaming.kafka.broker import BrokerConfig, start_broker
-    from streaming.tools.processes import free_ports
+    from streaming.tools.processes import free_ports, pin
 
     port, controller = free_ports(2)
     say("starting a dev Kafka broker")
     handle = start_broker(BrokerConfig(data_dir=work_dir / "kafka", port=port, controller_port=controller))
+    pin(handle.pid, cpus)
     try:
         yield handle.bootstrap
     finally:
@@ -187,6 +191,14 @@ def _merge(result: dict[str, Any], part: dict[str, Any]) -> None:
             result[key] = value
 
 
+def split_pin(pin_text: str | None) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """``"0/1"`` -> ({0}, {1}): the broker's CPUs and the workers'."""
+    if not pin_text:
+        return None, None
+    broker, _, workers = pin_text.partition("/")
+    return parse_cpus(broker), parse_cpus(workers)
+
+
 def run_bench(opts: BenchOptions, settings: Settings, bootstrap: str | None = None,
               profile_dir: Path | None = None, keep_work_dir: bool = False,
               clock: Stopwatch | None = None) -> dict[str, Any]:
@@ -198,9 +210,14 @@ def run_bench(opts: BenchOptions, settings: Settings, bootstrap: str | None = No
     try:
         models_dir, result["models"] = snapshot_models(settings.models_dir, work_dir)
         _merge(result, inference_part(opts, settings, models_dir, clock.say))
-        with broker_for(bootstrap, work_dir, clock.say) as address:
+        broker_cpus, worker_cpus = split_pin(opts.pin)
+        if broker_cpus is not None:
+            clock.say(f"pinned: broker and this process to CPUs {sorted(broker_cpus)}, "
+                      f"workers and trivial agents to {sorted(worker_cpus or ())}")
+            pin(os.getpid(), broker_cpus)  # the load generator and the output reader share the broker's
+        with broker_for(bootstrap, work_dir, clock.say, broker_cpus) as address:
             ctx = BenchContext(settings.with_overrides(kafka_bootstrap=address), models_dir,
-                               work_dir, profile_dir, say=clock.say)
+                               work_dir, profile_dir, say=clock.say, worker_cpus=worker_cpus)
             try:
                 for name, part in (("ticks", ticks_part), ("feedback", feedback_part),
                                    ("latency", latency_part)):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -32,3 +34,23 @@ def free_ports(count: int) -> list[int]:
         for sock in socks:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in socks]
+
+
+def pin(pid: int, cpus: Iterable[int] | None) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (Linux), as ``taskset -a -p`` does; threads it starts
+    later inherit it. A thread that ends meanwhile is skipped."""
+    if cpus is None:
+        return
+    wanted = set(cpus)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(tid), wanted)
+
+
+def parse_cpus(text: str) -> frozenset[int]:
+    """``"0"``, ``"0,2"`` or ``"1-3"``: a CPU list as taskset takes it."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return frozenset(cpus)
