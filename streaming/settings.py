@@ -56,6 +56,9 @@ class Settings:
     partitions: int = 4
     processing_guarantee: Guarantee = "at_least_once"
     batch_max: int = 1000
+    # A batch also closes at this many bytes of input values: bundles of 100 ticks made
+    # 100,000-tick batches at batch_max 1000 (docs/benchmarks.md, bundled peak RSS).
+    batch_max_bytes: int = 1_048_576
     batch_within_s: float = 0.02  # take_events window: bigger batches, fewer produce requests
     # 0: each batch is processed inside the agent (the default CI crash-tests). >= 1: the
     # experimental two-stage pipe (docs/benchmarks.md, docs/reliability.md), opt-in.
@@ -171,7 +174,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def validate(settings: Settings) -> None:
     if not 0 < settings.metrics_port < 65536:
         raise ConfigError(f"metrics port {settings.metrics_port} is out of range")
-    for name in ("partitions", "replication_factor", "min_insync_replicas", "max_symbols", "batch_max"):
+    for name in ("partitions", "replication_factor", "min_insync_replicas", "max_symbols", "batch_max",
+                 "batch_max_bytes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{PREFIX}{name.upper()} must be >= 1")
     if settings.min_insync_replicas > settings.replication_factor:

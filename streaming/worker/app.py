@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import faust
@@ -35,6 +36,7 @@ from streaming.worker.feedback import FeedbackHandler
 from streaming.worker.intake import BatchIntake, HoleProbe
 from streaming.worker.lag import LagReporter
 from streaming.worker.prices import PriceHandler
+from streaming.worker.take import take_ready
 
 logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
@@ -137,12 +139,14 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                          ledger=ledgers[feedback.get_topic_name()])
 
     isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
+    take = partial(take_ready, max_bytes=settings.batch_max_bytes)
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
                                 settings.pipeline_depth if pipelined else 0,
-                                HoleProbe(client_kwargs(settings), isolation), hold_by_reference=exactly_once)
+                                HoleProbe(client_kwargs(settings), isolation), take=take,
+                                hold_by_reference=exactly_once)
     intake_feedback = BatchIntake(fb, None, metrics, min(settings.batch_max, 256), settings.batch_within_s,
                                   settings.pipeline_depth if pipelined else 0,
-                                  HoleProbe(client_kwargs(settings), isolation),
+                                  HoleProbe(client_kwargs(settings), isolation), take=take,
                                   hold_by_reference=exactly_once)
     lag = LagReporter(None, metrics, {ticks.get_topic_name(), feedback.get_topic_name()})
 

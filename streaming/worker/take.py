@@ -4,7 +4,9 @@ Faust's ``take_events(max, within)`` always waits the full ``within`` unless ``m
 events arrive first, so at low rates every tick sat in the buffer for it (p50 51 ms at
 500 ticks/s with ``within`` 20 ms plus the rest, docs/benchmarks.md). Here a batch is
 handed over once events stop arriving: the batch closes when ``quiet`` (1 ms) passes with
-no new event, or at ``max_`` events, or after ``within`` seconds of lingering. Closing on
+no new event, or at ``max_`` events or ``max_bytes`` of message values, or after ``within``
+seconds of lingering. The byte cap is for bundles: 1,000 bundles of 100 ticks made batches
+of 100,000 ticks whose windows, forecasts and output records peaked at hundreds of MB. Closing on
 the first idle turn of the event loop (``sleep(0)``) made batches of the fetcher's chunk
 size under load (13 ticks on average in a soak at 1,000 ticks/s) and cost throughput.
 Under load, what arrived while the previous batch was processed forms the next batch,
@@ -25,20 +27,26 @@ from faust.types import EventT
 QUIET_S = 0.001  # a batch closes once this long passes with no new event (or at max_ / within)
 
 
-async def take_ready(stream: Any, max_: int, within: float,
-                     quiet: float = QUIET_S) -> AsyncIterator[list[EventT]]:
+async def take_ready(stream: Any, max_: int, within: float, quiet: float = QUIET_S,
+                     max_bytes: int | None = None) -> AsyncIterator[list[EventT]]:
     events: list[EventT] = []
+    size = [0]  # bytes of the values in ``events``
+    cap = max_bytes or float("inf")
     ready, room = asyncio.Event(), asyncio.Event()
     room.set()
 
+    def full() -> bool:
+        return len(events) >= max_ or size[0] >= cap
+
     async def add(value: Any) -> Any:
-        while not room.is_set() or len(events) >= max_:
+        while not room.is_set() or full():
             room.clear()
             await room.wait()
         event = stream.current_event
         if event is None:
             raise RuntimeError("take_ready found no current event")
         events.append(event)
+        size[0] += len(event.message.value or b"")
         ready.set()
         return value
 
@@ -51,7 +59,7 @@ async def take_ready(stream: Any, max_: int, within: float,
         while not stream.should_stop:
             await stream.wait_for_stopped(ready, timeout=1.0)
             deadline = loop.time() + within
-            while len(events) < max_ and loop.time() < deadline:
+            while not full() and loop.time() < deadline:
                 seen = len(events)
                 await asyncio.sleep(quiet)  # the drainer and the fetcher add what is arriving
                 if len(events) == seen:
@@ -65,6 +73,7 @@ async def take_ready(stream: Any, max_: int, within: float,
                 yield batch
             finally:
                 events.clear()
+                size[0] = 0
                 for event in batch:
                     await stream.ack(event)
                 room.set()
