@@ -70,15 +70,15 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ratio = r.get("ratios", {})
     detector = r.get("detector_us_per_tick") or {}
     spec: list[Spec] = [
-        ("bundled ticks, end to end (ticks/s)", r.get("end_to_end_ticks_per_s"), ",.0f", ">= 10,000",
-         lambda v: v >= 10_000),
+        ("bundled ticks, end to end (ticks/s)", r.get("end_to_end_ticks_per_s"), ",.0f", ">= 12,000",
+         lambda v: v >= 12_000),  # issue 14
         ("single-tick messages, end to end (ticks/s)", r.get("single_tick_messages_per_s"), ",.0f",
          ">= 0.8x trivial", None),
         ("trivial Faust agent, same topic (events/s)", r.get("trivial_agent_events_per_s"), ",.0f", "", None),
         ("single-tick / trivial agent", ratio.get("single_tick_vs_trivial_agent"), ".2f", ">= 0.80",
          lambda v: v >= 0.8),
-        ("feedback, end to end (messages/s)", r.get("feedback_messages_per_s"), ",.0f", ">= 2,000",
-         lambda v: v >= 2000),
+        ("feedback, end to end (messages/s)", r.get("feedback_messages_per_s"), ",.0f", ">= 3,000",
+         lambda v: v >= 3000),  # issue 13
         ("trivial agent, feedback topic (events/s)", r.get("trivial_agent_feedback_events_per_s"), ",.0f",
          "", None),
         ("inference bound, forecast (windows/s)", r.get("inference_bound_windows_per_s"), ",.0f", "", None),
