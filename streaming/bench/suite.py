@@ -158,7 +158,7 @@ def broker_for(bootstrap: str | None, work_dir: Path, say: Callable[[str], None]
         yield bootstrap
         return
     from streaming.kafka.broker import BrokerConfig, start_broker
-    from streaming.tools.processes import free_ports, pin
+    from streaming.tools.processes import free_ports
 
     port, controller = free_ports(2)
     say("starting a dev Kafka broker")
