@@ -129,6 +129,52 @@ class Producer(threading.Thread):
             await producer.stop()
 
 
+class BrokerLag(threading.Thread):
+    """The group's committed lag on one topic, read from the broker once a second.
+
+    Independent of the worker: its own gauge refreshes every 5 s and keeps its last value when
+    a lookup times out, so right after a restart it can read stale for several seconds.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topic: str, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.group, self.topic, self.interval = bootstrap, group, topic, interval
+        self.latest: float | None = None
+        self.committed = 0  # sum of the committed offsets: it moves only when the worker commits
+        self.sampled_at = 0.0  # monotonic time the latest reading was requested
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        while not self.stopped.is_set():
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            try:
+                await admin.start()
+                await consumer.start()
+                while not self.stopped.is_set():
+                    t = time.monotonic()
+                    committed = await admin.list_consumer_group_offsets(self.group)
+                    own = {tp: meta.offset for tp, meta in committed.items() if tp.topic == self.topic}
+                    if own:
+                        ends = await consumer.end_offsets(list(own))
+                        self.latest = float(sum(max(0, ends[tp] - off) for tp, off in own.items()))
+                        self.committed = sum(own.values())
+                        self.sampled_at = t
+                    await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - t)))
+            except Exception:  # the broker is restarting: reconnect
+                self.latest = None
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()
+                await admin.close()
+
+
 def lag(url: str) -> tuple[float | None, float]:
     """Committed lag on the ticks topic, and the worker's checkpointed state (MB; NaN if down)."""
     try:
@@ -176,6 +222,38 @@ def steady(lags: list[tuple[float, float]], now: float, rate: float) -> float:
     return max(2 * rate, 1.5 * float(np.median(before))) if before else 2 * rate
 
 
+def fault(kind: str, now: float, blags: list[tuple[float, float]], lags: list[tuple[float, float]],
+          rate: float) -> dict[str, Any]:
+    return {"at_s": round(now, 1), "kind": kind, "back_to": steady(blags, now, rate),
+            "back_to_gauge": steady(lags, now, rate), "_since": time.monotonic(), "_committed": None}
+
+
+def caught_up(pending: dict[str, Any], now: float, sampler: BrokerLag,
+              gauge: float | None) -> dict[str, Any] | None:
+    """Time the fault's catch-up on both lag readings; None once both are back.
+
+    From the broker: the first reading after the worker has committed again (so not the lag
+    of the moment of the kill, before it had time to grow) that is back to the level before.
+    """
+    at = pending["at_s"]
+    from_broker, committed = sampler.latest, sampler.committed
+    if sampler.sampled_at <= pending["_since"]:
+        from_broker = None  # read before the fault
+    elif pending["_committed"] is None:
+        pending["_committed"] = committed  # the first reading after it: what the next commit must pass
+    if ("caught_up_s" not in pending and from_broker is not None and committed > pending["_committed"]
+            and from_broker <= pending["back_to"]):
+        pending["caught_up_s"] = round(now - at, 1)
+    if "caught_up_s_gauge" not in pending and gauge is not None and gauge <= pending["back_to_gauge"]:
+        pending["caught_up_s_gauge"] = round(now - at, 1)
+    done = "caught_up_s" in pending and "caught_up_s_gauge" in pending
+    if done or now - at > 600:
+        pending.pop("_committed", None)
+        pending.pop("_since", None)
+        return None
+    return pending
+
+
 def worker_rss_mb(worker: BenchWorker) -> float:
     import psutil
 
@@ -209,9 +287,8 @@ def render(paths: list[Path]) -> str:
     def row(name: str, cell: Any) -> str:
         return f"| {name} | " + " | ".join(str(cell(r)) for _, r in runs) + " |"
 
-    def caught(r: dict[str, Any], kind: str) -> str:
-        return ", ".join(f"{f['caught_up_s']:g}" for f in r["faults"]
-                         if f["kind"] == kind and "caught_up_s" in f)
+    def caught(r: dict[str, Any], kind: str, key: str = "caught_up_s") -> str:
+        return ", ".join(f"{f[key]:g}" for f in r["faults"] if f["kind"] == kind and key in f) or "-"
 
     lines = ["| | " + " | ".join(f"`{r['meta']['commit']}` ({p.name})" for p, r in runs) + " |",
              "|---|" + "---:|" * len(runs),
@@ -223,6 +300,11 @@ def render(paths: list[Path]) -> str:
              row("static group membership", lambda r: "yes" if r.get("group_instance_id") else "no"),
              row("catch-up after each `kill -9` (s)", lambda r: caught(r, "kill -9")),
              row("catch-up after the broker restart (s)", lambda r: caught(r, "broker restart")),
+             row("catch-up timed on", lambda r: "broker, every 1 s" if r.get("lag_measured")
+                 else "worker's gauge (5-s refresh)"),
+             row("same, on the worker's gauge: kills / broker restart (s)", lambda r: (
+                 f"{caught(r, 'kill -9', 'caught_up_s_gauge')} / "
+                 f"{caught(r, 'broker restart', 'caught_up_s_gauge')}") if r.get("lag_measured") else "-"),
              row("worker peak RSS (MB)", lambda r: f"{r['rss_mb_max']:g}"),
              row("RSS at the end of each process (MB)", lambda r: ", ".join(
                  f"{v:g}" for v in r.get("rss_mb_at_end_of_each_process", [])) or "-"),
@@ -257,6 +339,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # it logs every refused connection
     seconds = args.minutes * 60
     work = Path(tempfile.mkdtemp(prefix="sentinel-soak-"))
+    print(f"work dir (broker data, worker logs; not removed): {work}", flush=True)
     config = BrokerConfig(data_dir=work / "kafka", port=free_port(), controller_port=free_port())
     broker = start_broker(config)
     settings = load_settings({})
@@ -278,6 +361,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         prefill_s = round(time.monotonic() - t, 1)
         print(f"prefill processed and committed after {prefill_s} s; the timed run starts", flush=True)
     producer = Producer(broker.bootstrap, prefix + topics.TICKS, args.symbols, args.rate, seconds, path)
+    committed_lag = BrokerLag(broker.bootstrap, "soak-worker", prefix + topics.TICKS)
+    committed_lag.start()
     producer.start()
     start = time.monotonic()
     kills: list[dict[str, Any]] = []
@@ -288,7 +373,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     broker_restarted = False
     next_kill = args.kill_every
     pending: dict[str, Any] | None = None
-    lags: list[tuple[float, float]] = []
+    lags: list[tuple[float, float]] = []  # the worker's gauge
+    blags: list[tuple[float, float]] = []  # read from the broker (``BrokerLag``): what catch-up is timed on
     last_print = -30.0
     while producer.is_alive():
         now = time.monotonic() - start
@@ -301,18 +387,20 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             worker.start()
         if current is not None:
             lags.append((round(now, 1), current))
+        from_broker = committed_lag.latest
+        if from_broker is not None:
+            blags.append((round(now, 1), from_broker))
         if now - last_print >= 30:
             print(f"{now:.0f} s: lag {current}, rss {rss[-1][-1][1]:.0f} MB", flush=True)
             last_print = now
-        if pending is not None and current is not None and current <= pending["back_to"]:
-            pending["caught_up_s"] = round(now - pending["at_s"], 1)
-            pending = None
+        if pending is not None:
+            pending = caught_up(pending, now, committed_lag, current)
         if now >= next_kill:
             print(f"{now:.0f} s: kill -9 the worker (lag {current})", flush=True)
             worker.proc.kill()  # type: ignore[union-attr]
             worker.proc.wait()  # type: ignore[union-attr]
             worker.start()
-            pending = {"at_s": round(now, 1), "kind": "kill -9", "back_to": steady(lags, now, args.rate)}
+            pending = fault("kill -9", now, blags, lags, args.rate)
             kills.append(pending)
             rss.append([])
             state.append([])
@@ -323,8 +411,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             time.sleep(3.0)
             broker = start_broker(config)
             broker_restarted = True
-            pending = {"at_s": round(now, 1), "kind": "broker restart",
-                       "back_to": steady(lags, now, args.rate)}
+            pending = fault("broker restart", now, blags, lags, args.rate)
             kills.append(pending)
         time.sleep(1.0)
     steps = producer.sent_steps + args.prefill_steps
@@ -332,6 +419,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     settle = time.monotonic()
     while (lag(url)[0] or 0) > 0 and time.monotonic() - settle < 300:
         time.sleep(2.0)
+    committed_lag.stopped.set()
     seen = distinct_forecasts(broker.bootstrap, prefix + topics.FORECASTS, expected, timeout=600)
     usage = worker.usage()
     worker.stop()
@@ -349,6 +437,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     rest_late = [slope_mb_per_hour(second_half([(t, r - 2 * m) for (t, r), (_, m) in zip(a, b, strict=True)]))
                  for a, b in zip(rss, state, strict=True) if a]
     ends = [round(float(np.median([v for _, v in seg[-10:] if v == v])), 1) for seg in rss if len(seg) >= 10]
+    for f in kills:
+        f.pop("_committed", None)
+        f.pop("_since", None)
     report = {
         "meta": {"command": " ".join(["scripts/soak.py", *sys.argv[1:]]), "commit": commit,
                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -359,7 +450,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         "ticks_sent": steps * args.symbols,
         "producer_error": repr(producer.error) if producer.error else None,
         "forecasts_expected": expected, "forecasts_distinct": seen, "forecasts_lost": expected - seen,
-        "faults": kills, "lag_samples": lags[::5],
+        "faults": kills, "lag_measured": "committed lag read from the broker every second",
+        "lag_samples": blags[::5], "worker_gauge_samples": lags[::5],
         "rss_mb_last": round(rss[-1][-1][1], 1) if rss[-1] else None,
         "rss_mb_max": round(max((v for seg in rss for _, v in seg if v == v), default=float("nan")), 1),
         "rss_slope_mb_per_hour_between_restarts": [None if s is None else round(s, 1) for s in slopes],
