@@ -147,6 +147,32 @@ def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, t
     assert report["anomalies_expected"] > 0
 
 
+def test_kill_9_restores_long_detector_histories(kafka_broker: object, tiny_models_dir: Path,
+                                                tmp_path: Path, rng: random.Random) -> None:
+    """Kills once the detector's shape history holds over a thousand ticks a symbol: the restored
+    state must score as the uninterrupted reference, so every alert comes out, and no alert the
+    reference lacks (one would mean a history restored short or stale)."""
+    ticks = labelled_stream(symbols=12, per_symbol=2000, seed=4)  # 24,000 ticks, ~16 s
+    ref = reference(ticks, tiny_models_dir)
+    worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
+    producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
+
+    def crash(i: int) -> None:
+        worker.kill()
+        print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {i + 1})")
+        worker.start()
+
+    # The second kill 11-14 s in: 1,300-1,700 ticks a symbol sent.
+    outcome, report = survive(worker, producer, ref, rng, 2, (5.5, 7.0), crash)
+    report["anomalies_unexpected"] = len({a["alert_id"] for a in outcome.anomalies} - ref.anomalies)
+    report["ticks_missing_from_state"] = ticks_missing_from_state(
+        worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
+    report["state_records_unreadable"] = worker.log_text().count("unreadable")
+    assert_nothing_lost(report, "kill_9_long_histories")
+    assert report["anomalies_expected"] > 0 and report["anomalies_unexpected"] == 0, report
+    assert report["state_records_unreadable"] == 0, report
+
+
 def test_broker_restart_mid_stream(tiny_models_dir: Path, tmp_path: Path, rng: random.Random) -> None:
     config = BrokerConfig(data_dir=tmp_path / "kafka", port=free_port(), controller_port=free_port())
     broker = start_broker(config)
