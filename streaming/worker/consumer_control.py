@@ -16,13 +16,24 @@ from typing import Any
 from faust.types import TP
 
 
-async def committed_offset(consumer: Any, tp: TP) -> int:
-    """The group's committed offset for ``tp`` from the broker, else the log start."""
+async def committed_offset(consumer: Any, tp: TP, seen: dict[TP, int] | None = None) -> int:
+    """The group's committed offset for ``tp`` from the broker, else the log start.
+
+    aiokafka answers "no commit" both for a partition never committed and, right after a
+    broker restart, for one that was (the soak caught the worker's lag gauge reading one
+    partition's whole log, 275,347, while the real lag was ~12,000). With ``seen`` (the last
+    offset this caller got per partition) such an answer returns that offset instead; only a
+    partition never seen committed falls back to the log start.
+    """
     thread = consumer._thread
     aiokafka_consumer = thread._ensure_consumer()
     committed = await thread.call_thread(aiokafka_consumer.committed, tp)
     if committed is not None and committed >= 0:
+        if seen is not None:
+            seen[tp] = int(committed)
         return int(committed)
+    if seen is not None and tp in seen:
+        return seen[tp]
     return int((await consumer.earliest_offsets(tp))[tp])
 
 

@@ -82,6 +82,7 @@ class BatchIntake:
         self._probed: dict[TP, int] = {}
         self.max_batch, self.within_s, self.pipeline_depth = max_batch, within_s, pipeline_depth
         self.guard = OffsetGuard()
+        self.seen: dict[TP, int] = {}  # last committed offset read per partition (``committed_offset``)
 
     async def run(self, stream: StreamT) -> None:
         self.guard = OffsetGuard()  # a restarted agent starts from the committed offsets again
@@ -111,7 +112,7 @@ class BatchIntake:
             message = event.message
             tp = message.tp
             if guard.needs_start(tp, message.generation_id):
-                guard.start(tp, message.generation_id, await committed_offset(self.consumer, tp))
+                guard.start(tp, message.generation_id, await committed_offset(self.consumer, tp, self.seen))
             verdict, seek_to = guard.check(tp, message.offset)
             if verdict is Verdict.HOLD and await self._skip_real_hole(tp):
                 rewinds = guard.rewinds  # a hole in the log, not a record Faust skipped

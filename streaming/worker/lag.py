@@ -21,6 +21,7 @@ class LagReporter:
 
     def __init__(self, consumer: Any, metrics: Metrics, sources: set[str]) -> None:
         self.consumer, self.metrics, self.sources = consumer, metrics, sources
+        self.seen: dict[TP, int] = {}  # last committed offset read per partition
 
     async def report(self) -> None:
         consumer = self.consumer
@@ -30,7 +31,7 @@ class LagReporter:
             return
         highwaters = await consumer.highwaters(*owned)
         # Concurrently: one slow lookup (no commit yet) must not stretch the timer past its interval.
-        committed_offsets = await asyncio.gather(*(_committed(consumer, tp) for tp in owned))
+        committed_offsets = await asyncio.gather(*(_committed(consumer, tp, self.seen) for tp in owned))
         for tp, committed in zip(owned, committed_offsets, strict=True):
             if committed is not None:
                 lag = max(0, highwaters.get(tp, committed) - committed)
@@ -45,8 +46,8 @@ class LagReporter:
                     self.metrics.consumer_lag.remove(*key)
 
 
-async def _committed(consumer: Any, tp: TP) -> int | None:
+async def _committed(consumer: Any, tp: TP, seen: dict[TP, int]) -> int | None:
     try:
-        return await asyncio.wait_for(committed_offset(consumer, tp), timeout=2.0)
+        return await asyncio.wait_for(committed_offset(consumer, tp, seen), timeout=2.0)
     except Exception:  # a partition being revoked mid-call; the next tick retries
         return None

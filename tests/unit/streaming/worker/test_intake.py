@@ -123,6 +123,17 @@ def test_a_new_generation_reads_the_committed_offset_again() -> None:
     assert consumer._thread.seeks == []
 
 
+def test_an_empty_committed_answer_after_a_known_commit_does_not_rewind_to_the_log_start() -> None:
+    """A broker just restarted can answer "no commit" for a committed partition: expecting the log
+    start then would rewind and replay the whole partition."""
+    consumer = FakeConsumer({P0: 100}, earliest={P0: 0})
+    intake = intake_for(consumer)
+    assert offsets(admit(intake, events([100, 101]))) == [100, 101]
+    consumer._thread.committed_offsets[P0] = None
+    assert offsets(admit(intake, events([102, 103], generation=2))) == []  # held: 100, 101 again
+    assert consumer._thread.seeks == [(P0, 100)] and consumer.earliest_calls == []
+
+
 def test_partitions_are_guarded_independently() -> None:
     consumer = FakeConsumer({P0: 10, P1: 50})
     intake = intake_for(consumer)

@@ -95,3 +95,19 @@ def test_nothing_owned_clears_every_series_without_asking_for_ends() -> None:
     report(reporter)
     assert series(metrics) == set()
     assert len(consumer.highwater_calls) == 1
+
+
+def test_no_commit_after_a_commit_is_not_read_as_the_whole_log() -> None:
+    """After a broker restart aiokafka can answer "no commit" for a committed partition: the
+    soak's gauge then read one partition's whole log. A partition never committed still
+    counts from the log start."""
+    known, fresh = TP(TICKS, 0), TP(TICKS, 1)
+    consumer = consumer_for({known, fresh}, {known: 270_000, fresh: 40}, {known: 262_000, fresh: None})
+    metrics = new_metrics()
+    reporter = LagReporter(consumer, metrics, {TICKS})
+    report(reporter)
+    assert (lag(metrics, known), lag(metrics, fresh)) == (8_000, 40)
+    consumer.offsets[known] = None  # the coordinator is back but its answer is empty
+    consumer.ends[known] = 271_000
+    report(reporter)
+    assert lag(metrics, known) == 9_000
