@@ -116,19 +116,28 @@ def assert_nothing_lost(report: dict[str, int], name: str) -> None:
     assert report.get("ticks_missing_from_state", 0) == 0, report
 
 
-def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path,
-                                  rng: random.Random) -> None:
-    ticks = labelled_stream(symbols=200, per_symbol=250)  # 50,000 ticks
-    ref = reference(ticks, tiny_models_dir)
-    worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
-    producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
+def kill_setup(broker: object, models_dir: Path, tmp_path: Path, ticks: list[Any]
+               ) -> tuple[Reference, WorkerProcess, BackgroundProducer]:
+    """The reference for ``ticks``, a started worker and a producer of them at 1,500 ticks/s."""
+    ref = reference(ticks, models_dir)
+    worker = WorkerProcess(broker.bootstrap, models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
+    return ref, worker, BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
 
+
+def crash_and_restart(worker: WorkerProcess) -> Callable[[int], None]:
+    """``kill -9`` and an immediate restart, what a supervisor does."""
     def crash(i: int) -> None:
         worker.kill()
         print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {i + 1})")
         worker.start()
+    return crash
 
-    outcome, report = survive(worker, producer, ref, rng, 5, (3.0, 7.0), crash)
+
+def test_kill_9_worker_five_times(kafka_broker: object, tiny_models_dir: Path, tmp_path: Path,
+                                  rng: random.Random) -> None:
+    ticks = labelled_stream(symbols=200, per_symbol=250)  # 50,000 ticks
+    ref, worker, producer = kill_setup(kafka_broker, tiny_models_dir, tmp_path, ticks)
+    outcome, report = survive(worker, producer, ref, rng, 5, (3.0, 7.0), crash_and_restart(worker))
     report["crashes"] = 5
     report["offset_rewinds"] = worker.log_text().count("never reached the agent")
     report["ticks_missing_from_state"] = ticks_missing_from_state(
@@ -153,17 +162,9 @@ def test_kill_9_restores_long_detector_histories(kafka_broker: object, tiny_mode
     state must score as the uninterrupted reference, so every alert comes out, and no alert the
     reference lacks (one would mean a history restored short or stale)."""
     ticks = labelled_stream(symbols=12, per_symbol=2000, seed=4)  # 24,000 ticks, ~16 s
-    ref = reference(ticks, tiny_models_dir)
-    worker = WorkerProcess(kafka_broker.bootstrap, tiny_models_dir, tmp_path / "state").start()  # type: ignore[attr-defined]
-    producer = BackgroundProducer(worker.bootstrap, worker.topic(topics.TICKS), ticks, rate=1500)
-
-    def crash(i: int) -> None:
-        worker.kill()
-        print(f"kill -9 at {time.strftime('%H:%M:%S', time.gmtime())} (crash {i + 1})")
-        worker.start()
-
+    ref, worker, producer = kill_setup(kafka_broker, tiny_models_dir, tmp_path, ticks)
     # The second kill 11-14 s in: 1,300-1,700 ticks a symbol sent.
-    outcome, report = survive(worker, producer, ref, rng, 2, (5.5, 7.0), crash)
+    outcome, report = survive(worker, producer, ref, rng, 2, (5.5, 7.0), crash_and_restart(worker))
     report["anomalies_unexpected"] = len({a["alert_id"] for a in outcome.anomalies} - ref.anomalies)
     report["ticks_missing_from_state"] = ticks_missing_from_state(
         worker.bootstrap, f"{worker.app_id}-symbol-state-changelog", ticks)
