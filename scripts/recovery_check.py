@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from run_meta import emit, run_meta  # noqa: E402
 from state_codec_check import full_states  # noqa: E402
 
 from streaming.bench.runner import BenchWorker  # noqa: E402
@@ -134,16 +131,9 @@ def main() -> int:
             worker.log_path.rename(worker.log_path.with_suffix(f".{total}.log"))
     finally:
         broker.stop()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=REPO).stdout.strip()
-    report = {"meta": {"command": " ".join(["scripts/recovery_check.py", *sys.argv[1:]]), "commit": commit,
-                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
+    report = {"meta": run_meta("scripts/recovery_check.py", sys.argv[1:]),
               "symbols": args.symbols, "record_bytes": len(seeds[0].to_bytes()), "runs": runs}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(report, args.json)
     return 0
 
 

@@ -12,16 +12,15 @@ duration. Not in CI.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
-import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run_meta import emit, run_meta  # noqa: E402
 
 LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[(\d+)\] \[\w+\] (.*)")
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
@@ -89,19 +88,12 @@ def main() -> int:
         print(f"no worker log in {args.work_dir}", file=sys.stderr)
         return 1
     passes = cleaner_passes(args.work_dir / "kafka" / "broker.log")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    report = {"meta": {"command": " ".join(["scripts/worker_timeline.py", *sys.argv[1:]]), "commit": commit,
-                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
+    report = {"meta": run_meta("scripts/worker_timeline.py", sys.argv[1:]),
               "work_dir": str(args.work_dir), "worker_processes": worker_processes(logs[0]),
               "cleaner_passes": len(passes),
               "cleaner_pass_s": {"median": sorted(passes)[len(passes) // 2] if passes else None,
                                  "max": max(passes, default=None)}}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    emit(report, args.json)
     return 0
 
 
