@@ -63,6 +63,9 @@ class Settings:
     # 0: each batch is processed inside the agent (the default CI crash-tests). >= 1: the
     # experimental two-stage pipe (docs/benchmarks.md, docs/reliability.md), opt-in.
     pipeline_depth: int = 0
+    # Batches whose outputs are sent and not yet acknowledged while the agent takes the next
+    # ones (streaming/worker/in_flight.py); 0 awaits each batch's acknowledgements in turn.
+    acks_in_flight: int = 8
     # Symbol state goes to the changelog this often (or after this many ticks), and input
     # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
     # 2 s: half the changelog records of 1 s for a restart to read back (docs/reliability.md, soak).

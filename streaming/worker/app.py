@@ -33,6 +33,7 @@ from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger, install
 from streaming.worker.dead_letters import DeadLetters
 from streaming.worker.feedback import FeedbackHandler
+from streaming.worker.in_flight import InFlight
 from streaming.worker.intake import BatchIntake, HoleProbe
 from streaming.worker.lag import LagReporter
 from streaming.worker.prices import PriceHandler
@@ -130,13 +131,18 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                               max_ticks=settings.checkpoint_max_ticks)
     metrics.state_bytes.set_function(lambda: checkpoints.state_bytes)
     headers = header_allowlist(settings)
+    # Exactly-once completes each batch inside its transaction; otherwise acknowledgements
+    # are awaited off the batch cycle, in order (in_flight.py).
+    in_flight = 0 if exactly_once else settings.acks_in_flight
+    prices_in_flight = InFlight(in_flight, on_error=partial(die, "prices", metrics))
+    feedback_in_flight = InFlight(in_flight, on_error=partial(die, "feedback", metrics))
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, checkpoints,
                           max_symbols=settings.max_symbols, allowed_headers=headers,
-                          publish_forecasts=settings.publish_forecasts)
+                          publish_forecasts=settings.publish_forecasts, in_flight=prices_in_flight)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor, allowed_headers=headers,
-                         ledger=ledgers[feedback.get_topic_name()])
+                         ledger=ledgers[feedback.get_topic_name()], in_flight=feedback_in_flight)
 
     isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
     take = partial(take_ready, max_bytes=settings.batch_max_bytes)
@@ -179,11 +185,11 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        await hand_over(app, prices, ledgers, set(args[0]))
+        await hand_over(app, prices, fb, ledgers, set(args[0]))
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        await hand_over(app, prices, ledgers, None)
+        await hand_over(app, prices, fb, ledgers, None)
 
     @app.timer(interval=settings.model_reload_interval_s)
     async def reload_models() -> None:
@@ -195,14 +201,18 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     return app
 
 
-async def hand_over(app: faust.App, prices: PriceHandler, ledgers: dict[str, CommitLedger],
-                    revoked: set[Any] | None) -> None:
-    """Before partitions leave (rebalance, stop): checkpoint, commit, forget their state.
+async def hand_over(app: faust.App, prices: PriceHandler, fb: FeedbackHandler,
+                    ledgers: dict[str, CommitLedger], revoked: set[Any] | None) -> None:
+    """Before partitions leave (rebalance, stop): complete sent batches, checkpoint, commit, forget.
 
-    Faust has waited for every delivered event to be acknowledged by now, so the live
-    states match the finished offsets; without this the next owner would replay up to a
-    checkpoint interval of input (duplicates, never a loss).
+    Faust has waited for every delivered event to be acknowledged by now; once the batches
+    in flight are completed the live states match the finished offsets. Without this the
+    next owner would replay up to a checkpoint interval of input (duplicates, never a loss).
     """
+    # No timeout: a batch completed after its partitions were forgotten would mark them
+    # finished again. A failed acknowledgement ends the process (die) instead.
+    await prices.in_flight.drain()
+    await fb.in_flight.drain()
     try:
         await prices.checkpoint_now()
         await app.consumer.commit(revoked)
@@ -228,11 +238,16 @@ async def supervised(agent: str, body: Coroutine[Any, Any, None], metrics: Metri
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # noqa: BLE001 - every way out of an agent is fatal
-        metrics.errors.labels(agent).inc()
-        logger.critical("%s agent stopped: %s", agent, one_line(exc), exc_info=exc)
-        print(f"sentinel worker: the {agent} agent stopped ({one_line(exc)}); exiting so that "
-              "its supervisor restarts it", file=sys.stderr, flush=True)
-        os._exit(EXIT_AGENT_DIED)
+        die(agent, metrics, exc)
+
+
+def die(agent: str, metrics: Metrics, exc: BaseException) -> None:
+    """One line on stderr, then exit 3 at once (no shutdown that could commit or hang)."""
+    metrics.errors.labels(agent).inc()
+    logger.critical("%s agent stopped: %s", agent, one_line(exc), exc_info=exc)
+    print(f"sentinel worker: the {agent} agent stopped ({one_line(exc)}); exiting so that "
+          "its supervisor restarts it", file=sys.stderr, flush=True)
+    os._exit(EXIT_AGENT_DIED)
 
 
 def new_metrics() -> Metrics:

@@ -1,7 +1,8 @@
 """The feedback agent: decode -> tokenise and classify (off the loop) -> sentiment + escalations.
 
 Invalid input goes to the dead-letter topic; outputs are acknowledged before the
-batch's input offsets are released (duplicates possible after a crash, never a loss).
+batch's input offsets are released, in batch order (``InFlight``): duplicates are
+possible after a crash, never a loss.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ from streaming.serving.model_registry import ModelRegistry
 from streaming.serving.pipeline import Record, classify_feedback
 from streaming.worker.commit_ledger import CommitLedger, highest_offsets
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+from streaming.worker.in_flight import InFlight
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,8 @@ class FeedbackHandler:
                  models: ModelRegistry, metrics: Metrics, dead_letters: DeadLetters,
                  max_bytes: int, executor: ThreadPoolExecutor, *,
                  allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS,
-                 ledger: CommitLedger | None = None) -> None:
+                 ledger: CommitLedger | None = None, in_flight: InFlight | None = None) -> None:
+        self.in_flight = in_flight or InFlight(limit=0)  # 0: each batch completes inside finish
         self.allowed_headers = allowed_headers
         self.ledger = ledger or CommitLedger()
         self.send, self.models, self.metrics = send, models, metrics
@@ -104,7 +108,9 @@ class FeedbackHandler:
                 pending.append(await self.send(self.escalation_topic, key, orjson.dumps(escalation)))
                 self.metrics.escalations.labels(escalation["priority"]).inc()
             latency.observe(max(0.0, now - sentiment["ts"] / 1000))
-        await asyncio.gather(*pending)
+        await self.in_flight.add(pending, partial(self._complete, batch))
+
+    async def _complete(self, batch: FeedbackBatch) -> None:
         self.ledger.finished(batch.offsets, stateless=True)  # no state: committable at once
         if batch.results:
             self.metrics.messages.labels(self.source_topic, "ok").inc(len(batch.results))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from streaming.worker.changelog import FaustChangelog
 from streaming.worker.checkpoint import Checkpoints, Snapshot, serialise
 from streaming.worker.commit_ledger import CommitLedger, highest_offsets
 from streaming.worker.dead_letters import DeadLetters, Invalid, Send
+from streaming.worker.in_flight import InFlight
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +90,9 @@ class PriceHandler:
                  checkpoints: Checkpoints | None = None, *,
                  max_symbols: int = 10_000,
                  allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS,
-                 publish_forecasts: bool = True) -> None:
+                 publish_forecasts: bool = True, in_flight: InFlight | None = None) -> None:
         self.table, self.send, self.models, self.detector = table, send, models, detector
+        self.in_flight = in_flight or InFlight(limit=0)  # 0: each batch completes inside finish
         self.publish_forecasts = publish_forecasts
         self.max_symbols, self.allowed_headers = max_symbols, allowed_headers
         self.checkpoints = checkpoints or Checkpoints(table, FaustChangelog(table), CommitLedger(),
@@ -175,13 +178,16 @@ class PriceHandler:
         return max(len(self.symbols), len(getattr(self.table, "data", ()) or ()))
 
     async def finish(self, batch: PriceBatch) -> None:
+        """Send the batch's outputs; ``_complete`` runs once they are acknowledged (``InFlight``)."""
         pending = [await self.dead_letters.publish(bad.event, bad.error) for bad in batch.invalid]
         result = batch.result
         if result is not None:
             pending.extend(await self._publish(result.forecasts, result.anomalies))
+        await self.in_flight.add(pending, partial(self._complete, batch))
+
+    async def _complete(self, batch: PriceBatch) -> None:
         # Outputs are acknowledged by the broker before their offsets count as finished; they
         # become committable once a checkpoint holding the state they left is acknowledged.
-        await asyncio.gather(*pending)
         store = self.checkpoints
         self.ledger.finished(batch.offsets)
         mark = self.ledger.mark()
@@ -191,8 +197,8 @@ class PriceHandler:
         else:
             store.settled(mark)
         store.open -= 1
-        if result is not None:
-            self._settle(result)
+        if batch.result is not None:
+            self._settle(batch.result)
         self.metrics.batch_seconds.labels("prices").observe(time.perf_counter() - batch.started)
         self.metrics.batch_size.labels("prices").observe(batch.size)
 

@@ -25,6 +25,7 @@ from streaming.worker.changelog import AckedChangelog
 from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger
 from streaming.worker.dead_letters import DeadLetters
+from streaming.worker.in_flight import InFlight
 from streaming.worker.prices import PriceHandler
 from tests.unit.streaming.worker.fakes import (
     FakeEvent,
@@ -94,14 +95,15 @@ class Rig:
 def rig(registry: ModelRegistry, executor: ThreadPoolExecutor, *, auto_ack: bool = True,
         table: FakeTable | None = None, detector: ResidualDetector | None = None,
         max_bytes: int = MAX_BYTES, interval_s: float = 0.0,
-        now: Callable[[], float] = time.monotonic) -> Rig:
+        now: Callable[[], float] = time.monotonic, in_flight: InFlight | None = None) -> Rig:
     """``interval_s`` 0: a checkpoint after every batch, so the table shows each batch's state."""
     send, changelog, metrics = RecordingSend(auto_ack), RecordingSend(), new_metrics()
     table = table if table is not None else FakeTable()
     checkpoints = Checkpoints(table, AckedChangelog(table, changelog), CommitLedger(),
                               interval_s=interval_s, now=now)
     handler = PriceHandler(table, send, topic, registry, detector or ResidualDetector(), metrics,
-                           DeadLetters(send, DLQ, metrics), max_bytes, executor, checkpoints)
+                           DeadLetters(send, DLQ, metrics), max_bytes, executor, checkpoints,
+                           in_flight=in_flight)
     return Rig(handler, send, changelog, table, metrics)
 
 
@@ -365,6 +367,30 @@ def test_a_failed_output_send_leaves_the_state_unwritten(registry: ModelRegistry
 
     asyncio.run(go())
     assert r.table.data == {} and r.changelog.sent == []
+
+
+def test_batches_in_flight_complete_in_order_behind_their_acks(registry: ModelRegistry,
+                                                               executor: ThreadPoolExecutor) -> None:
+    """The worker's default: the agent goes on while outputs await acks; offsets and state wait."""
+    r = rig(registry, executor, auto_ack=False, in_flight=InFlight(limit=4))
+    h, prices = r.handler, walk(WINDOW + 10)
+    ticks = [r.tick("AAA", i, p) for i, p in enumerate(prices)]
+    tp = ticks[0].message.tp
+
+    async def go() -> None:
+        await asyncio.wait_for(h.handle(ticks[:WINDOW + 5]), 5.0)  # returns before any ack
+        await asyncio.wait_for(h.handle(ticks[WINDOW + 5:]), 5.0)
+        assert h.in_flight.waiting == 2 and r.send.pending() == 11
+        assert h.ledger.committable(tp) is None and r.changelog.sent == [] and h.checkpoints.open == 2
+        assert not await h.checkpoint_now()  # never a checkpoint ahead of unacknowledged outputs
+        r.send.ack_all()
+        await asyncio.wait_for(h.in_flight.drain(), 5.0)
+        await h.in_flight.stop()
+
+    asyncio.run(go())
+    assert [SymbolState.from_value(s.value).ticks_seen for s in r.changelog.sent] == [WINDOW + 5, WINDOW + 10]
+    assert r.handler.ledger.committable(tp) == WINDOW + 10 and r.handler.checkpoints.open == 0
+    assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == len(prices)
 
 
 def test_live_state_carries_over_between_overlapping_batches(registry: ModelRegistry,
