@@ -66,13 +66,17 @@ class Settings:
     # Batches whose outputs are sent and not yet acknowledged while the agent takes the next
     # ones (streaming/worker/in_flight.py); 0 awaits each batch's acknowledgements in turn.
     acks_in_flight: int = 8
+    # Price batches of up to this many ticks run on the event loop instead of the executor.
+    inline_ticks: int = 32
     # Symbol state goes to the changelog this often (or after this many ticks), and input
     # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
     # 2 s: half the changelog records of 1 s for a restart to read back (docs/reliability.md, soak).
     checkpoint_interval_s: float = 2.0
     checkpoint_max_ticks: int = 50_000
     publish_forecasts: bool = True  # off: only alerts leave the worker (fewer records per tick)
-    producer_linger_s: float = 0.005  # outputs share produce requests (docs/benchmarks.md)
+    # Outputs share produce requests for this long; 1 ms since acks are awaited off the batch
+    # cycle (5 ms before: p50 at 500 ticks/s 14 ms against 11-12, docs/benchmarks.md).
+    producer_linger_s: float = 0.001
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)
     detector_warmup: int = 50

@@ -139,7 +139,8 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     prices = PriceHandler(table, send, settings.topic, models, detector, metrics, dead,
                           settings.max_message_bytes, executor, checkpoints,
                           max_symbols=settings.max_symbols, allowed_headers=headers,
-                          publish_forecasts=settings.publish_forecasts, in_flight=prices_in_flight)
+                          publish_forecasts=settings.publish_forecasts, in_flight=prices_in_flight,
+                          inline_ticks=settings.inline_ticks)
     fb = FeedbackHandler(send, settings.topic, models, metrics, dead,
                          settings.max_message_bytes, executor, allowed_headers=headers,
                          ledger=ledgers[feedback.get_topic_name()], in_flight=feedback_in_flight)

@@ -90,7 +90,8 @@ class PriceHandler:
                  checkpoints: Checkpoints | None = None, *,
                  max_symbols: int = 10_000,
                  allowed_headers: frozenset[str] = DEFAULT_ALLOWED_HEADERS,
-                 publish_forecasts: bool = True, in_flight: InFlight | None = None) -> None:
+                 publish_forecasts: bool = True, in_flight: InFlight | None = None,
+                 inline_ticks: int = 0) -> None:
         self.table, self.send, self.models, self.detector = table, send, models, detector
         self.in_flight = in_flight or InFlight(limit=0)  # 0: each batch completes inside finish
         self.publish_forecasts = publish_forecasts
@@ -100,6 +101,11 @@ class PriceHandler:
         self.ledger = self.checkpoints.ledger
         self.metrics, self.dead_letters, self.max_bytes = metrics, dead_letters, max_bytes
         self.executor = executor
+        # Batches of up to this many ticks are processed on the event loop: for a handful of
+        # ticks the executor's hand-off (and the wait for the loop to resume) cost more than
+        # the work (docs/benchmarks.md). Never while a snapshot is serialised off the loop.
+        self.inline_ticks = inline_ticks
+        self._snapshotting = 0
         self.forecast_topic = settings_topic(topics.FORECASTS)
         self.anomaly_topic = settings_topic(topics.ANOMALIES)
         self.source_topic = settings_topic(topics.TICKS)
@@ -126,8 +132,11 @@ class PriceHandler:
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         try:
-            result = await loop.run_in_executor(self.executor, process_ticks, ticks, states, forecaster,
-                                                self.detector)
+            if len(ticks) <= self.inline_ticks and not self._snapshotting:
+                result = process_ticks(ticks, states, forecaster, self.detector)
+            else:
+                result = await loop.run_in_executor(self.executor, process_ticks, ticks, states, forecaster,
+                                                    self.detector)
         except Exception as exc:  # a bug or a model failure: find the records that cause it
             logger.warning("price batch of %d records failed (%s); retrying record by record",
                            len(decoded), one_line(exc))
@@ -147,7 +156,7 @@ class PriceHandler:
         store.touched(result.touched, batch.owner, result.accepted)
         if store.due():
             items, version = store.take()
-            batch.checkpoint = (await loop.run_in_executor(self.executor, serialise, items), version)
+            batch.checkpoint = (await self._serialise(items), version)
         return batch
 
     def _decode(self, events: Sequence[EventT], batch: PriceBatch) -> list[tuple[EventT, list[Tick]]]:
@@ -212,10 +221,18 @@ class PriceHandler:
             return False
         mark = self.ledger.mark()
         items, version = store.take()
-        snapshot = await asyncio.get_running_loop().run_in_executor(self.executor, serialise, items)
+        snapshot = await self._serialise(items)
         await store.write(snapshot, version, mark)
         self.metrics.checkpoints.inc()
         return True
+
+    async def _serialise(self, items: list[tuple[str, SymbolState]]) -> Snapshot:
+        """Off the loop; the states must not move meanwhile, so no batch runs inline until it is done."""
+        self._snapshotting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, serialise, items)
+        finally:
+            self._snapshotting -= 1
 
     def _settle(self, result: PriceResult) -> None:
         for symbol in result.touched - self.symbols:

@@ -393,6 +393,43 @@ def test_batches_in_flight_complete_in_order_behind_their_acks(registry: ModelRe
     assert sample(r.metrics, "sentinel_messages_total", topic=TICKS, outcome="ok") == len(prices)
 
 
+class CountingExecutor(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.calls: list[str] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(fn.__name__)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_small_batches_run_inline_with_the_same_results(registry: ModelRegistry,
+                                                        executor: ThreadPoolExecutor) -> None:
+    prices = walk(WINDOW + 20)
+    reference = rig(registry, executor)
+    run_batches(reference, chunks([reference.tick("AAA", i, p) for i, p in enumerate(prices)], 8))
+    counting = CountingExecutor()
+    r = rig(registry, counting)
+    r.handler.inline_ticks = 8
+    events = [r.tick("AAA", i, p) for i, p in enumerate(prices)]
+    run_batches(r, chunks(events, 8)[:-1] + [chunks(events, 8)[-1] + [r.tick("AAA", len(prices), 1.0)]])
+    counting.shutdown()
+    assert r.forecasts()[:len(reference.forecasts())] == reference.forecasts()
+    # batches of 8 ran on the loop; the last one (9 ticks) and every checkpoint went off it
+    assert counting.calls.count("process_ticks") == 1 and "serialise" in counting.calls
+
+
+def test_no_batch_runs_inline_while_a_snapshot_is_serialised(registry: ModelRegistry,
+                                                             executor: ThreadPoolExecutor) -> None:
+    counting = CountingExecutor()
+    r = rig(registry, counting)
+    r.handler.inline_ticks = 100
+    r.handler._snapshotting = 1  # the idle timer's checkpoint is being serialised off the loop
+    run_batches(r, [[r.tick("AAA", i, p) for i, p in enumerate(walk(3))]])
+    counting.shutdown()
+    assert "process_ticks" in counting.calls
+
+
 def test_live_state_carries_over_between_overlapping_batches(registry: ModelRegistry,
                                                              executor: ThreadPoolExecutor) -> None:
     """Batches prepared before the previous one finished continue from its state, not the table's."""
