@@ -43,10 +43,10 @@ def figures(y: Any, logit: Any) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def run(seeds: list[int]) -> dict[str, Any]:
+def released_recipe() -> tuple[Any, Any, Any]:
+    """The release's labelled reviews, auxiliary targets and config (``aux_lstm32_pool_cuts123``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training import sentiment
-    from training.commands import _embeddings
     from training.reviews import LabelRule, read_aux_targets, read_reviews
     from training.sentiment_variants import VARIANTS
 
@@ -57,6 +57,24 @@ def run(seeds: list[int]) -> dict[str, Any]:
                                             embeddings=".sentinel/imdb_ppmi_100d.txt",
                                             aux_flag_col="Recommended IND"),
                   **VARIANTS["aux_lstm32_pool_cuts123"])
+    return data, aux, cfg
+
+
+def table(comment: str, rows: dict[str, dict[str, float]]) -> str:
+    """The validation table both checks render: one row per model, ``figures``' columns."""
+    keys = ["roc_auc", "ap", *[f"precision@{r:.2f}" for r in RECALLS]]
+    lines = [comment,
+             "| model (validation) | ROC-AUC | AP | neg. precision @ recall 0.90 | @ 0.92 | @ 0.95 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |" for name, f in rows.items()]
+    return "\n".join(lines)
+
+
+def run(seeds: list[int]) -> dict[str, Any]:
+    from training import sentiment
+    from training.commands import _embeddings
+
+    data, aux, cfg = released_recipe()
     prep = sentiment.prepare(data, cfg, aux)
     cfg, matrix, _ = _embeddings(cfg, prep)
     y = prep.parts["val"].labels
@@ -79,13 +97,9 @@ def run(seeds: list[int]) -> dict[str, Any]:
 
 def render(path: str) -> str:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    keys = ["roc_auc", "ap", *[f"precision@{r:.2f}" for r in RECALLS]]
-    lines = [f"<!-- rendered from {path} by python scripts/sentiment_ensemble_check.py --render -->",
-             "| model (validation) | ROC-AUC | AP | neg. precision @ recall 0.90 | @ 0.92 | @ 0.95 |",
-             "|---|---:|---:|---:|---:|---:|"]
     rows = {**data["single"], "single, mean over seeds": data["single, mean over seeds"], **data["ensembles"]}
-    lines += [f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |" for name, f in rows.items()]
-    return "\n".join(lines)
+    return table(f"<!-- rendered from {path} by python scripts/sentiment_ensemble_check.py --render -->",
+                 rows)
 
 
 def main() -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run_meta import emit, run_meta  # noqa: E402
-from sentiment_ensemble_check import ECOM, RECALLS, figures  # noqa: E402
+from sentiment_ensemble_check import figures, released_recipe, table  # noqa: E402
 
 IMDB = Path("../shared/data/reviews/imdb_50k_reviews.csv.gz")
 HEAD = "IMDB label negative"
@@ -52,19 +51,10 @@ def with_imdb(aux: Any, rows: int, sample_seed: int = 0) -> Any:
 
 
 def run(rows: list[int], seeds: list[int]) -> dict[str, Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training import sentiment
     from training.commands import _embeddings
-    from training.reviews import LabelRule, read_aux_targets, read_reviews
-    from training.sentiment_variants import VARIANTS
 
-    cols = ["Title", "Review Text"]
-    data = read_reviews(ECOM, cols, "Rating", LabelRule())
-    base_aux = read_aux_targets(ECOM, cols, "Rating", LabelRule(), "Recommended IND")
-    cfg = replace(sentiment.SentimentConfig(max_len=128, epochs=5, patience=2, seed=42,
-                                            embeddings=".sentinel/imdb_ppmi_100d.txt",
-                                            aux_flag_col="Recommended IND"),
-                  **VARIANTS["aux_lstm32_pool_cuts123"])
+    data, base_aux, cfg = released_recipe()
     out: dict[str, Any] = {}
     for n in rows:
         prep = sentiment.prepare(data, cfg, with_imdb(base_aux, n))
@@ -83,19 +73,15 @@ def run(rows: list[int], seeds: list[int]) -> dict[str, Any]:
 
 def render(path: str, against: str | None) -> str:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    keys = ["roc_auc", "ap", *[f"precision@{r:.2f}" for r in RECALLS]]
     rows = dict(data["rows"])
     if against:
         single = json.loads(Path(against).read_text(encoding="utf-8"))["single"]
         seeds = list(dict.fromkeys(name.rsplit(" ", 1)[1] for name in rows))
         before = {f"no IMDB head, seed {s}": single[f"seed {s}"] for s in seeds if f"seed {s}" in single}
         rows = {**before, **rows}
-    lines = [f"<!-- rendered from {path} by python scripts/sentiment_imdb_head_check.py --render"
-             + (f" --against {against}" if against else "") + " -->",
-             "| model (validation) | ROC-AUC | AP | neg. precision @ recall 0.90 | @ 0.92 | @ 0.95 |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |" for name, f in rows.items()]
-    return "\n".join(lines)
+    comment = (f"<!-- rendered from {path} by python scripts/sentiment_imdb_head_check.py --render"
+               + (f" --against {against}" if against else "") + " -->")
+    return table(comment, rows)
 
 
 def main() -> int:
