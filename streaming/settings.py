@@ -78,6 +78,9 @@ class Settings:
     # records queued while one is in flight still share the one after it, so bundles keep
     # their throughput (p50 at 500 ticks/s 9-13 ms against 11-16 with 1 ms, docs/benchmarks.md).
     producer_linger_s: float = 0.0
+    # Fetched records reach the streams without Faust's four tasks per record while the flow
+    # is active (streaming/worker/delivery.py); off: Faust's own hand-over.
+    direct_delivery: bool = True
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)
     detector_warmup: int = 50

@@ -55,6 +55,8 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
         "speedup_vs_onnx_unbatched": _div(e2e, r.get("naive_onnx_unbatched_ticks_per_s")),
         "single_tick_vs_trivial_agent": _div(r.get("single_tick_messages_per_s"),
                                              r.get("trivial_agent_events_per_s")),
+        "single_tick_vs_stock_trivial_agent": _div(r.get("single_tick_messages_per_s"),
+                                                   r.get("trivial_agent_stock_events_per_s")),
         "feedback_vs_trivial_agent": _div(r.get("feedback_messages_per_s"),
                                           r.get("trivial_agent_feedback_events_per_s")),
     }
@@ -77,6 +79,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("trivial Faust agent, same topic (events/s)", r.get("trivial_agent_events_per_s"), ",.0f", "", None),
         ("single-tick / trivial agent", ratio.get("single_tick_vs_trivial_agent"), ".2f", ">= 0.80",
          lambda v: v >= 0.8),
+        ("trivial agent, Faust's stock hand-over (events/s)", r.get("trivial_agent_stock_events_per_s"),
+         ",.0f", "", None),
+        ("single-tick / stock trivial agent", ratio.get("single_tick_vs_stock_trivial_agent"), ".2f", "",
+         None),
         ("feedback, end to end (messages/s)", r.get("feedback_messages_per_s"), ",.0f", ">= 3,000",
          lambda v: v >= 3000),  # issue 13
         ("trivial agent, feedback topic (events/s)", r.get("trivial_agent_feedback_events_per_s"), ",.0f",

@@ -24,9 +24,12 @@ def build_app(args: argparse.Namespace) -> Any:
 
     from streaming.settings import load_settings
     from streaming.worker.app import faust_config
+    from streaming.worker.delivery import use_direct_delivery
 
     settings = load_settings(kafka_bootstrap=args.bootstrap, app_id=args.app_id, data_dir=args.data_dir)
     app = faust.App(args.app_id, **faust_config(settings))
+    if settings.direct_delivery:  # the worker's hand-over too: the difference stays our code
+        use_direct_delivery(app)
     topic = app.topic(args.topic, partitions=settings.partitions, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
     seen = {"count": 0, "first_batch": 0, "first": 0.0, "last": 0.0}

@@ -32,6 +32,7 @@ from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger, install
 from streaming.worker.dead_letters import DeadLetters
+from streaming.worker.delivery import use_direct_delivery
 from streaming.worker.feedback import FeedbackHandler
 from streaming.worker.in_flight import InFlight
 from streaming.worker.intake import BatchIntake, HoleProbe
@@ -79,6 +80,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> faust.App:
     app = faust.App(settings.app_id, **faust_config(settings))
+    if settings.direct_delivery:
+        use_direct_delivery(app)
 
     def raw_topic(name: str, partitions: int | None = None) -> faust.TopicT:
         # Raw bytes in and out: validation and JSON are ours, so bad input reaches the dead letter.
