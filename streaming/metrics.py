@@ -90,6 +90,13 @@ class Metrics:
         self.checkpoints = Counter(
             "sentinel_checkpoints_total", "Symbol-state checkpoints written to the changelog and "
             "acknowledged (streaming/worker/checkpoint.py).", registry=registry)
+        self.checkpoint_seconds = Histogram(
+            "sentinel_checkpoint_seconds", "From a checkpoint's first changelog record sent to all of "
+            "them acknowledged.", buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry)
+        self.checkpoint_symbols = Histogram(
+            "sentinel_checkpoint_symbols", "Symbol states (changelog records) per checkpoint.",
+            buckets=(10, 100, 1000, 10_000, 100_000), registry=registry)
         self.errors = Counter(
             "sentinel_processing_errors_total", "Records whose processing raised (dead-lettered as "
             "processing_error) and agents that stopped.", ["agent"],

@@ -81,6 +81,8 @@ class Settings:
     # Fetched records reach the streams without Faust's four tasks per record while the flow
     # is active (streaming/worker/delivery.py); off: Faust's own hand-over.
     direct_delivery: bool = True
+    # Faust's Monitor sensor (per-record statistics for Faust's web views, which are off).
+    faust_monitor: bool = False
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)
     detector_warmup: int = 50

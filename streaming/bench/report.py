@@ -79,7 +79,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("trivial Faust agent, same topic (events/s)", r.get("trivial_agent_events_per_s"), ",.0f", "", None),
         ("single-tick / trivial agent", ratio.get("single_tick_vs_trivial_agent"), ".2f", ">= 0.80",
          lambda v: v >= 0.8),
-        ("trivial agent, Faust's stock hand-over (events/s)", r.get("trivial_agent_stock_events_per_s"),
+        ("trivial agent, stock Faust (events/s)", r.get("trivial_agent_stock_events_per_s"),
          ",.0f", "", None),
         ("single-tick / stock trivial agent", ratio.get("single_tick_vs_stock_trivial_agent"), ".2f", "",
          None),

@@ -129,7 +129,8 @@ def _scrape_models(url: str) -> int:
 
 
 STAT_FAMILIES = ("sentinel_batch_processing_seconds", "sentinel_batch_size", "sentinel_inference_seconds",
-                 "sentinel_inference_batch_size")
+                 "sentinel_inference_batch_size", "sentinel_checkpoint_seconds",
+                 "sentinel_checkpoint_symbols")
 
 
 def batch_stats(url: str) -> dict[str, dict[str, float]]:

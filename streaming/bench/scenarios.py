@@ -153,10 +153,10 @@ def group_run(ctx: BenchContext, label: str, messages: list[KeyValue], expected:
 
 def trivial_run(ctx: BenchContext, settings: Settings, input_topic: str, expect: int,
                 stock: bool = False) -> dict[str, Any]:
-    """The trivial agent with the worker's Faust set-up; ``stock``: with Faust's own hand-over."""
-    what = "trivial agent, stock hand-over" if stock else "trivial agent"
+    """The trivial agent with the worker's Faust set-up; ``stock``: Faust's own hand-over and Monitor."""
+    what = "trivial agent, stock Faust" if stock else "trivial agent"
     ctx.say(f"{what} on {settings.topic(input_topic)}")
-    env = {"SENTINEL_DIRECT_DELIVERY": "false"} if stock else None
+    env = {"SENTINEL_DIRECT_DELIVERY": "false", "SENTINEL_FAUST_MONITOR": "true"} if stock else None
     result = run_trivial_agent(settings.kafka_bootstrap, settings.topic(input_topic), expect,
                                ctx.work_dir, ctx.timeout_s, env=env, cpus=ctx.worker_cpus)
     ctx.say(f"{what}: {result['events_per_s']:,.0f} events/s")

@@ -24,7 +24,7 @@ def build_app(args: argparse.Namespace) -> Any:
 
     from streaming.settings import load_settings
     from streaming.worker.app import faust_config
-    from streaming.worker.delivery import use_direct_delivery
+    from streaming.worker.delivery import use_direct_delivery, without_monitor
 
     settings = load_settings(kafka_bootstrap=args.bootstrap, app_id=args.app_id, data_dir=args.data_dir)
     app = faust.App(args.app_id, **faust_config(settings))
@@ -37,6 +37,8 @@ def build_app(args: argparse.Namespace) -> Any:
 
     @app.agent(topic)
     async def trivial(stream: Any) -> None:
+        if not settings.faust_monitor:
+            without_monitor(app)
         async for values in stream.take(TAKE, within=settings.batch_within_s):
             now = time.time()
             if not seen["count"]:

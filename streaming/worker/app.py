@@ -32,7 +32,7 @@ from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger, install
 from streaming.worker.dead_letters import DeadLetters
-from streaming.worker.delivery import use_direct_delivery
+from streaming.worker.delivery import use_direct_delivery, without_monitor
 from streaming.worker.feedback import FeedbackHandler
 from streaming.worker.in_flight import InFlight
 from streaming.worker.intake import BatchIntake, HoleProbe
@@ -164,6 +164,8 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     def take_over_commits() -> None:
         if not exactly_once:  # there the transaction commits the offsets
             install(app.consumer, ledgers)
+        if not settings.faust_monitor:
+            without_monitor(app)
 
     @app.agent(ticks)
     async def price_agent(stream: StreamT) -> None:

@@ -1,4 +1,4 @@
-"""Faust's consumer with a cheaper hand-over of each fetched record to the conductor.
+"""Less of Faust's per-record machinery: a cheaper hand-over to the streams, no Monitor sensor.
 
 faust-streaming (0.15.3) hands every record to the conductor with
 ``wait_first(callback(message), suspend_flow.wait())``: four tasks and an
@@ -8,6 +8,9 @@ loop's time (docs/benchmarks.md). While the flow is active the callback is await
 directly; when the flow is stopped the stock path runs, unchanged. A directly awaited
 callback that blocks on a full buffer is still cancelled with the fetcher on a rebalance
 or a stop, and the offset guard (``offset_guard.py``) still sees any record Faust drops.
+
+Faust's Monitor sensor keeps per-record statistics for Faust's web views, which the worker
+turns off; our Prometheus metrics replace them. It is called four times per record.
 """
 
 from __future__ import annotations
@@ -41,3 +44,10 @@ class DirectDeliveryConsumer(AIOKafkaConsumer):
 def use_direct_delivery(app: faust.App) -> None:
     """Before the consumer exists: the app's transport builds ours instead of the stock one."""
     app.transport.Consumer = DirectDeliveryConsumer  # type: ignore[misc]  # this app only, not the class
+
+
+def without_monitor(app: faust.App) -> None:
+    """Once the app has started (it adds its Monitor then): stop feeding it every record."""
+    sensors = app.sensors
+    if app.monitor in set(sensors):
+        sensors.remove(app.monitor)

@@ -201,8 +201,7 @@ class PriceHandler:
         self.ledger.finished(batch.offsets)
         mark = self.ledger.mark()
         if batch.checkpoint is not None:
-            await store.write(batch.checkpoint[0], batch.checkpoint[1], mark)
-            self.metrics.checkpoints.inc()
+            await self._write_checkpoint(*batch.checkpoint, mark)
         else:
             store.settled(mark)
         store.open -= 1
@@ -221,10 +220,15 @@ class PriceHandler:
             return False
         mark = self.ledger.mark()
         items, version = store.take()
-        snapshot = await self._serialise(items)
-        await store.write(snapshot, version, mark)
-        self.metrics.checkpoints.inc()
+        await self._write_checkpoint(await self._serialise(items), version, mark)
         return True
+
+    async def _write_checkpoint(self, snapshot: Snapshot, version: int, mark: dict[Any, int]) -> None:
+        t0 = time.perf_counter()
+        await self.checkpoints.write(snapshot, version, mark)
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - t0)
+        self.metrics.checkpoint_symbols.observe(len(snapshot))
+        self.metrics.checkpoints.inc()
 
     async def _serialise(self, items: list[tuple[str, SymbolState]]) -> Snapshot:
         """Off the loop; the states must not move meanwhile, so no batch runs inline until it is done."""

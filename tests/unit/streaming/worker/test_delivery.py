@@ -8,7 +8,7 @@ from typing import Any
 import faust
 import pytest
 
-from streaming.worker.delivery import DirectDeliveryConsumer, use_direct_delivery
+from streaming.worker.delivery import DirectDeliveryConsumer, use_direct_delivery, without_monitor
 
 
 def _consumer() -> Any:
@@ -91,5 +91,16 @@ def test_other_waits_are_stock() -> None:
         assert result.results == [True]
         result = await consumer.wait_first(never(), consumer.suspend_flow.wait(), timeout=0.01)
         assert result.done == [] and result.stopped
+
+    asyncio.run(main())
+
+
+def test_without_monitor_stops_feeding_faust_its_per_record_statistics() -> None:
+    async def main() -> None:
+        app = faust.App("monitor-test", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
+        app.sensors.add(app.monitor)  # what the app does when it starts
+        without_monitor(app)
+        assert app.monitor not in set(app.sensors)
+        without_monitor(app)  # once per agent start: the second call finds nothing to remove
 
     asyncio.run(main())
