@@ -60,6 +60,9 @@ class Settings:
     # 100,000-tick batches at batch_max 1000 (docs/benchmarks.md, bundled peak RSS).
     batch_max_bytes: int = 1_048_576
     batch_within_s: float = 0.02  # take_events window: bigger batches, fewer produce requests
+    # No 1-ms quiet wait before a batch closes while events arrive further apart than that
+    # (streaming/worker/take.py); it only delayed every tick at low rates.
+    batch_quiet_adaptive: bool = True
     # 0: each batch is processed inside the agent (the default CI crash-tests). >= 1: the
     # experimental two-stage pipe (docs/benchmarks.md, docs/reliability.md), opt-in.
     pipeline_depth: int = 0

@@ -149,7 +149,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
                          ledger=ledgers[feedback.get_topic_name()], in_flight=feedback_in_flight)
 
     isolation = "read_committed" if exactly_once else "read_uncommitted"  # as Faust's consumer
-    take = partial(take_ready, max_bytes=settings.batch_max_bytes)
+    take = partial(take_ready, max_bytes=settings.batch_max_bytes, adaptive=settings.batch_quiet_adaptive)
     intake_prices = BatchIntake(prices, None, metrics, settings.batch_max, settings.batch_within_s,
                                 settings.pipeline_depth if pipelined else 0,
                                 HoleProbe(client_kwargs(settings), isolation), take=take,
