@@ -81,6 +81,15 @@ def add_train_parsers(subparsers: Any) -> Any:
     s.add_argument("--embeddings", metavar="PATH", help="pre-trained GloVe-format text file (.txt or .gz)")
     s.add_argument("--target-recall", type=float, default=0.90,
                    help="negative recall the escalation threshold must reach on validation")
+    s.add_argument("--recall-confidence", type=float, default=0.0, metavar="P",
+                   help="the threshold's recall must reach --target-recall as a one-sided lower bound "
+                        "at this confidence (e.g. 0.9), not just as a point estimate (0 = point)")
+    s.add_argument("--refit-folds", type=int, default=0, metavar="K",
+                   help="cross-fitted release: K fold models over train + validation give out-of-fold "
+                        "scores for calibration and threshold, the model is refitted on both for "
+                        "--epochs (no early stopping); 0 = one validation part")
+    s.add_argument("--folds-only", action="store_true",
+                   help="with --refit-folds: stop after the out-of-fold scores (the test part is not scored)")
     s.add_argument("--pooling", choices=SENTIMENT_POOLING, default="last",
                    help="LSTM summary: last hidden state, or max+mean over all hidden states")
     s.add_argument("--ngrams", type=int, default=0, metavar="N",
@@ -91,6 +100,8 @@ def add_train_parsers(subparsers: Any) -> Any:
     s.add_argument("--wide-nb", choices=("auto", "no", "yes"), default="auto",
                    help="warm start of the wide branch with Naive-Bayes-scaled features "
                         "(auto: whichever scores better on validation)")
+    s.add_argument("--wide-c", default="1,4,16", metavar="C[,C...]",
+                   help="warm-start regularisation candidates, chosen on validation (one = fixed)")
     s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")
     s.add_argument("--pretrain", action="append", default=[], metavar="CSV[:COLS]",
                    help="language-model pretraining of the embedding + LSTM on this unlabelled text "

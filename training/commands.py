@@ -126,15 +126,28 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     freeze_epochs=args.freeze_epochs, aux=args.aux,
                                     aux_flag_col=args.aux_flag_col, aux_weight=args.aux_weight,
                                     export_heads=tuple(h.strip() for h in args.export_heads.split(",")
-                                                       if h.strip()))
+                                                       if h.strip()),
+                                    refit_folds=args.refit_folds, recall_confidence=args.recall_confidence,
+                                    wide_c=tuple(float(c) for c in args.wide_c.split(",")))
     aux = (read_aux_targets(Path(args.csv), args.text_col, args.label_col,
                             LabelRule(args.rating_positive, args.rating_negative), args.aux_flag_col,
                             args.limit, args.seed) if args.aux else None)
-    prep = sentiment.prepare(data, cfg, aux)
-    cfg, matrix, coverage = _embeddings(cfg, prep)
-    fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None,
-                           Path(args.lm_cache))
-    probs, results = _score_sentiment(fitted, prep, cfg)
+    if cfg.refit_folds:
+        if cfg.patience or cfg.pretrain:
+            raise SystemExit("--refit-folds trains a fixed --epochs: give --patience 0, and no --pretrain")
+        crossed = sentiment.cross_fit(data, cfg, aux, _embeddings, args.folds_only)
+        prep, fitted, coverage = crossed.prep, crossed.fitted, crossed.coverage
+        oof_base, base_predict, base_info = sentiment.tfidf_cross_fit(data, cfg, prep.tokenizer.tokens,
+                                                                      cfg.seed)
+        if args.folds_only:
+            return _print_folds(crossed, oof_base, cfg, args.metrics_out, data.description, base_info)
+        probs, results = _score_sentiment(fitted, prep, cfg, crossed.oof, (oof_base, base_predict, base_info))
+    else:
+        prep = sentiment.prepare(data, cfg, aux)
+        cfg, matrix, coverage = _embeddings(cfg, prep)
+        fitted = sentiment.fit(cfg, prep, matrix, Path(args.tensorboard) if args.tensorboard else None,
+                               Path(args.lm_cache))
+        probs, results = _score_sentiment(fitted, prep, cfg)
     spec = sentiment.release_spec(cfg, prep, fitted, results, data.description, coverage,
                                   results.get("calibration_params"))
     batch = prep.encoded["test"][:256]
@@ -182,29 +195,75 @@ def _embeddings(cfg: Any, prep: Any) -> tuple[Any, Any, float | None]:
     return replace(cfg, embed_dim=int(matrix.shape[1])), matrix, coverage
 
 
-def _score_sentiment(fitted: Any, prep: Any, cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """LSTM and baseline on one split: thresholds on validation, metrics on test."""
+def _score_sentiment(fitted: Any, prep: Any, cfg: Any, oof: Any = None,
+                     base_oof: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """LSTM and baseline on one split: thresholds on validation, metrics on test.
+
+    A cross-fitted run passes the out-of-fold scores, which stand in for the "val" part's.
+    """
     from sklearn.metrics import roc_auc_score
 
     from training import sentiment
 
-    raw = sentiment.lstm_probabilities(fitted.model, prep)
+    raw = sentiment.lstm_probabilities(fitted.model, prep, skip_val=oof is not None)
+    if oof is not None:
+        raw["val"] = oof
     lstm, cal = sentiment.calibrated(raw, prep, cfg.calibrate)
-    base_predict, info = sentiment.tfidf_baseline(prep, cfg.seed)
+    if base_oof is None:
+        base_predict, info = sentiment.tfidf_baseline(prep, cfg.seed)
+        base_raw = {k: base_predict(prep.parts[k].texts) for k in ("val", "test")}
+    else:
+        base_val, base_predict, info = base_oof
+        base_raw = {"val": base_val, "test": base_predict(prep.parts["test"].texts)}
     # The baseline gets the same treatment (its own calibration fitted on validation), so
     # ECE and the 0.5-threshold metrics compare like with like.
-    base, base_cal = sentiment.calibrated({k: base_predict(prep.parts[k].texts) for k in ("val", "test")},
-                                          prep, cfg.calibrate)
+    base, base_cal = sentiment.calibrated(base_raw, prep, cfg.calibrate)
     info = {**info, "calibration": base_cal}
-    results = {"lstm": sentiment.score(lstm["val"], lstm["test"], prep, cfg.target_recall),
-               "baseline": sentiment.score(base["val"], base["test"], prep, cfg.target_recall),
+    conf = cfg.recall_confidence
+    results = {"lstm": sentiment.score(lstm["val"], lstm["test"], prep, cfg.target_recall, conf),
+               "baseline": sentiment.score(base["val"], base["test"], prep, cfg.target_recall, conf),
                "baseline_info": info, "validation": {
+                   "part": "out-of-fold scores over train + validation" if oof is not None else "validation",
                    "lstm_roc_auc": roc_auc_score(prep.parts["val"].labels, lstm["val"]),
                    "baseline_roc_auc": roc_auc_score(prep.parts["val"].labels, base["val"])},
                "calibration": sentiment.calibration_report(raw, lstm, prep) if cal else {},
                "calibration_params": cal}
     probs = {"lstm": lstm["test"], "baseline": base["test"], **({"raw": raw["test"]} if cal else {})}
     return probs, results
+
+
+def _print_folds(crossed: Any, oof_base: Any, cfg: Any, metrics_out: str | None,
+                 data_desc: dict[str, Any], base_info: dict[str, Any]) -> int:
+    """Out-of-fold figures of the model and the baseline (calibrated the same way on the
+    same scores, so ECE here is in-sample); nothing scores the test part."""
+    from export.calibration import apply_calibration, fit_calibration
+    from training.metrics import classification_metrics, threshold_for_recall
+    from training.release import _jsonable
+    from training.tables import sentiment_table
+
+    y = crossed.prep.parts["val"].labels
+    out: dict[str, Any] = {"command": "sentinel train sentiment --folds-only", "config": asdict(cfg),
+                           "data": data_desc, "folds": crossed.folds, "baseline_info": base_info}
+    rows = {}
+    for name, raw in (("lstm", crossed.oof), ("baseline", oof_base)):
+        cal = fit_calibration(raw, y) if cfg.calibrate else None
+        p = apply_calibration(raw, cal) if cal else raw
+        at = {f"{r:.3f}": classification_metrics(y, p, threshold_for_recall(y, p, r))
+              for r in (0.90, 0.905, 0.91, 0.915, 0.92, 0.95)}
+        t = threshold_for_recall(y, p, cfg.target_recall, cfg.recall_confidence)
+        rule = classification_metrics(y, p, t)
+        out[name] = {"rule": rule, "at_recall": at, "calibration": cal}
+        rows[f"{name} (out of fold, rule)"] = rule
+    print(sentiment_table(rows))
+    for name in ("lstm", "baseline"):
+        neg = {r: m["per_class"]["negative"] for r, m in out[name]["at_recall"].items()}
+        print(name, "recall target -> (recall, precision):",
+              {r: (round(m["recall"], 4), round(m["precision"], 4)) for r, m in neg.items()})
+    if metrics_out:
+        Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_out).write_text(json.dumps(_jsonable(out), indent=1) + "\n", encoding="utf-8")
+        _say(f"metrics: {metrics_out}")
+    return 0
 
 
 def evaluate_forecast(args: argparse.Namespace) -> int:
@@ -251,6 +310,8 @@ def _model_part(model_dir: Path, data: Any, part: str) -> Any:
     training = read_manifest(model_dir).training
     if "split" not in training or "seed" not in training:
         raise DataError(f"manifest of {model_dir} records no split; use --part all")
+    if training.get("refit_folds") and part != "test":
+        raise DataError(f"{model_dir} was refitted on train + validation: only --part test is held out")
     return data.take(stratified_split(data.labels, training["split"], training["seed"])[part])
 
 

@@ -8,6 +8,8 @@ negatives are rare in customer feedback.
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -50,14 +52,34 @@ def residual_stats(actual: Array, forecast: Array) -> dict[str, float]:
             "residual_log_q99": float(q[3]), "residual_log_q999": float(q[4]), "residual_n": int(r.size)}
 
 
-def threshold_for_recall(y_true: npt.ArrayLike, p_negative: npt.ArrayLike, target: float = 0.90) -> float:
-    """Highest threshold whose negative recall is >= ``target`` (so precision is as high as allowed)."""
+def recall_lower_bound(k: int, n: int, confidence: float) -> float:
+    """One-sided Wilson lower bound on a recall of ``k`` in ``n`` at ``confidence``."""
+    if n == 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence)
+    phat = k / n
+    centre = phat + z * z / (2 * n)
+    margin = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n))
+    return (centre - margin) / (1 + z * z / n)
+
+
+def threshold_for_recall(y_true: npt.ArrayLike, p_negative: npt.ArrayLike, target: float = 0.90,
+                         confidence: float = 0.0) -> float:
+    """Highest threshold whose negative recall is >= ``target`` (so precision is as high as allowed).
+
+    With ``confidence`` > 0 the recall's one-sided Wilson lower bound must reach ``target``:
+    a threshold aimed exactly at the target misses it on a new sample about half the time,
+    and the margin this asks for shrinks as the number of negatives it is chosen on grows.
+    """
     y = np.asarray(y_true)
     p = np.asarray(p_negative, dtype=np.float64).reshape(-1)
     neg = np.sort(p[y == 1])[::-1]
     if neg.size == 0:
         return 0.5
     k = min(neg.size, int(np.ceil(target * neg.size)))  # need k negatives at or above the threshold
+    if confidence > 0:
+        while k < neg.size and recall_lower_bound(k, neg.size, confidence) < target:
+            k += 1
     return float(neg[k - 1])
 
 

@@ -41,3 +41,26 @@ def test_classification_metrics_have_the_contract_keys() -> None:
     assert m["per_class"]["negative"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     assert m["confusion_matrix"]["rows_true_cols_pred"] == [[1, 1], [1, 3]]
     assert m["roc_auc"] == 0.875
+
+
+def test_recall_lower_bound_matches_the_wilson_interval() -> None:
+    from training.metrics import recall_lower_bound
+
+    # Wilson 90 % one-sided (z = 1.2816) for 900 of 1000: 0.8872 (the formula by hand)
+    assert abs(recall_lower_bound(900, 1000, 0.9) - 0.88718) < 1e-4
+    assert recall_lower_bound(1000, 1000, 0.9) < 1.0
+    assert recall_lower_bound(90, 100, 0.9) < recall_lower_bound(900, 1000, 0.9) < 0.9
+
+
+def test_threshold_with_confidence_aims_above_the_target_by_a_margin_that_shrinks_with_n() -> None:
+    rng = np.random.default_rng(3)
+    margins = []
+    for n in (300, 3000):
+        y = np.r_[np.ones(n, int), np.zeros(n, int)]
+        p = rng.random(2 * n)
+        plain = threshold_for_recall(y, p, 0.9)
+        safe = threshold_for_recall(y, p, 0.9, confidence=0.9)
+        recall = np.mean(p[y == 1] >= safe)
+        assert safe < plain and recall > 0.9
+        margins.append(recall - 0.9)
+    assert margins[1] < margins[0] / 2
