@@ -208,7 +208,8 @@ def _score_sentiment(fitted: Any, prep: Any, cfg: Any, oof: Any = None,
     raw = sentiment.lstm_probabilities(fitted.model, prep, skip_val=oof is not None)
     if oof is not None:
         raw["val"] = oof
-    lstm, cal = sentiment.calibrated(raw, prep, cfg.calibrate)
+    fitted_on = "out-of-fold scores over train + validation" if oof is not None else "validation"
+    lstm, cal = sentiment.calibrated(raw, prep, cfg.calibrate, fitted_on)
     if base_oof is None:
         base_predict, info = sentiment.tfidf_baseline(prep, cfg.seed)
         base_raw = {k: base_predict(prep.parts[k].texts) for k in ("val", "test")}
@@ -217,13 +218,13 @@ def _score_sentiment(fitted: Any, prep: Any, cfg: Any, oof: Any = None,
         base_raw = {"val": base_val, "test": base_predict(prep.parts["test"].texts)}
     # The baseline gets the same treatment (its own calibration fitted on validation), so
     # ECE and the 0.5-threshold metrics compare like with like.
-    base, base_cal = sentiment.calibrated(base_raw, prep, cfg.calibrate)
+    base, base_cal = sentiment.calibrated(base_raw, prep, cfg.calibrate, fitted_on)
     info = {**info, "calibration": base_cal}
     conf = cfg.recall_confidence
     results = {"lstm": sentiment.score(lstm["val"], lstm["test"], prep, cfg.target_recall, conf),
                "baseline": sentiment.score(base["val"], base["test"], prep, cfg.target_recall, conf),
                "baseline_info": info, "validation": {
-                   "part": "out-of-fold scores over train + validation" if oof is not None else "validation",
+                   "part": fitted_on,
                    "lstm_roc_auc": roc_auc_score(prep.parts["val"].labels, lstm["val"]),
                    "baseline_roc_auc": roc_auc_score(prep.parts["val"].labels, base["val"])},
                "calibration": sentiment.calibration_report(raw, lstm, prep) if cal else {},

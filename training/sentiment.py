@@ -415,12 +415,12 @@ def _shared_logreg(x: Any, heads: npt.NDArray[np.float64], c: float, aux_weight:
     return coef[:-n_heads], coef[-n_heads:]
 
 
-def calibrated(raw: dict[str, npt.NDArray[np.float64]], prep: Prepared,
-               enabled: bool = True) -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, Any]]:
-    """Calibration fitted on validation, applied to every part (as serving will)."""
+def calibrated(raw: dict[str, npt.NDArray[np.float64]], prep: Prepared, enabled: bool = True,
+               fitted_on: str = "validation") -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, Any]]:
+    """Calibration fitted on validation (or out-of-fold scores), applied to every part (as serving will)."""
     if not enabled:
         return raw, {}
-    cal = fit_calibration(raw["val"], prep.parts["val"].labels)
+    cal = {**fit_calibration(raw["val"], prep.parts["val"].labels), "fitted_on": fitted_on}
     return {k: apply_calibration(v, cal) for k, v in raw.items()}, cal
 
 
@@ -556,7 +556,9 @@ def _tfidf_fit(part: LabelledTexts, tokens: Callable[[str], list[str]], c: float
 def release_spec(cfg: SentimentConfig, prep: Prepared, fitted: FitResult, results: dict[str, Any],
                  data_desc: dict[str, Any], embeddings_coverage: float | None,
                  calibration: dict[str, Any] | None = None) -> ReleaseSpec:
-    counts = {k: {"n": len(v.labels), "negative": int(v.labels.sum())} for k, v in prep.parts.items()}
+    # a refit's "val" part is its training rows, scored out of fold
+    counts = {k: {"n": len(v.labels), "negative": int(v.labels.sum())} for k, v in prep.parts.items()
+              if not (cfg.refit_folds and k == "val")}
     training = {"data": data_desc, "split": list(cfg.split), "split_rule": "stratified random, seeded",
                 "counts": counts, **{k: v for k, v in asdict(cfg).items() if k != "split"},
                 "embeddings_coverage": embeddings_coverage, "epochs_trained": len(fitted.history["loss"]),

@@ -91,12 +91,23 @@ def variants_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m training.tables METRICS.json``: Markdown tables of a sentiment run or variant search."""
+    """``python -m training.tables METRICS.json ...``: Markdown tables of a sentiment run or variant
+    search; ``--compare A.json B.json ...``: one table, the model and baseline columns of each run."""
     import json
     import sys
     from pathlib import Path
 
-    for path in argv if argv is not None else sys.argv[1:]:
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args and args[0] == "--compare":
+        columns: dict[str, dict[str, Any]] = {}
+        for path in args[1:]:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            columns[f"{Path(path).stem}: model"] = data["lstm"]
+            columns[f"{Path(path).stem}: TF-IDF + LR"] = data["baseline"]
+        print(f"<!-- rendered from {', '.join(args[1:])} by python -m training.tables --compare -->")
+        print(sentiment_table(columns))
+        return 0
+    for path in args:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         print(f"<!-- rendered from {path} by python -m training.tables -->")
         if "variants" in data:
