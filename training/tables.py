@@ -90,6 +90,26 @@ def variants_table(result: dict[str, Any]) -> str:
     return markdown(headers, rows)
 
 
+def folds_table(run: dict[str, Any]) -> str:
+    """A ``--folds-only`` run: each fold's held-out ROC-AUC by epoch, then out-of-fold negative
+    precision at each recall for the model and the baseline."""
+    epochs = max(len(f["val_auc_by_epoch"]) for f in run["folds"])
+    rows: list[list[Any]] = [[f"fold {f['fold']} ({f['negative']} negatives)", *f["val_auc_by_epoch"]]
+                             for f in run["folds"]]
+    mean = [sum(f["val_auc_by_epoch"][e] for f in run["folds"]) / len(run["folds"]) for e in range(epochs)]
+    rows.append(["mean", *mean])
+    by_epoch = markdown(["held-out ROC-AUC after epoch", *(str(e + 1) for e in range(epochs))], rows)
+    targets = list(run["lstm"]["at_recall"])
+    recall_rows = []
+    for name, label in (("lstm", "model"), ("baseline", "TF-IDF + LR")):
+        at = run[name]["at_recall"]
+        recall_rows.append([label, at[targets[0]]["roc_auc"], at[targets[0]]["average_precision"],
+                            *(at[t]["per_class"]["negative"]["precision"] for t in targets)])
+    pooled = markdown(["out of fold", "ROC-AUC", "AP", *(f"precision @ recall {t}" for t in targets)],
+                      recall_rows)
+    return by_epoch + "\n\n" + pooled
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m training.tables METRICS.json ...``: Markdown tables of a sentiment run or variant
     search; ``--compare A.json B.json ...``: one table, the model and baseline columns of each run."""
@@ -98,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     args = list(argv if argv is not None else sys.argv[1:])
+    if args and args[0] == "--folds":
+        for path in args[1:]:
+            print(f"<!-- rendered from {path} by python -m training.tables --folds -->")
+            print(folds_table(json.loads(Path(path).read_text(encoding="utf-8"))))
+        return 0
     if args and args[0] == "--compare":
         columns: dict[str, dict[str, Any]] = {}
         for path in args[1:]:
