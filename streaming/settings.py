@@ -86,10 +86,6 @@ class Settings:
     direct_delivery: bool = True
     # Faust's Monitor sensor (per-record statistics for Faust's web views, which are off).
     faust_monitor: bool = False
-    # Checkpoints on a producer of their own (streaming/worker/changelog.py): aiokafka keeps
-    # one produce request in flight per broker, so on the shared producer a checkpoint's
-    # batches hold the forecasts and alerts sent behind them.
-    changelog_producer: bool = False
     producer_max_batch_bytes: int = 16_384
     anomaly_threshold: float = 0.6  # on the detector's [0, 1) score (docs/anomalies.md)
     detector_warmup: int = 50

@@ -28,7 +28,7 @@ from streaming.kafka.admin import client_kwargs, ssl_context
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings, header_allowlist
-from streaming.worker.changelog import AckedChangelog, FaustChangelog, OwnProducerSend
+from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger, install
 from streaming.worker.dead_letters import DeadLetters
@@ -76,15 +76,6 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
         "consumer_group_instance_id": settings.static_member_id(),
     }
-
-
-def changelog_producer(settings: Settings) -> Any:
-    """The checkpoints' own producer, configured as Faust's (acks from all in-sync replicas)."""
-    from aiokafka import AIOKafkaProducer
-
-    return AIOKafkaProducer(**client_kwargs(settings), acks="all",
-                            linger_ms=int(settings.producer_linger_s * 1000),
-                            max_batch_size=settings.producer_max_batch_bytes)
 
 
 def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> faust.App:
@@ -136,10 +127,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     # events are acked; exactly-once keeps Faust's, which join the transaction.
     # Exactly-once keeps Faust's table writes and commits (they join the transaction), so
     # it checkpoints after every batch.
-    own_changelog = (OwnProducerSend(partial(changelog_producer, settings), send_to_partition)
-                     if settings.changelog_producer and not exactly_once else None)
-    state_writer = (FaustChangelog(table) if exactly_once
-                    else AckedChangelog(table, own_changelog or send_to_partition))
+    state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
     ledgers = {ticks.get_topic_name(): CommitLedger(), feedback.get_topic_name(): CommitLedger()}
     checkpoints = Checkpoints(table, state_writer, ledgers[ticks.get_topic_name()],
                               interval_s=0.0 if exactly_once else settings.checkpoint_interval_s,
@@ -208,8 +196,6 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         await hand_over(app, prices, fb, ledgers, None)
-        if own_changelog is not None:
-            await own_changelog.close()
 
     @app.timer(interval=settings.model_reload_interval_s)
     async def reload_models() -> None:

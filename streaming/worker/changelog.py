@@ -44,41 +44,6 @@ class AckedChangelog:
             store[key] = value
 
 
-class OwnProducerSend:
-    """Changelog records on a producer of their own.
-
-    aiokafka keeps one produce request in flight per broker node and drains one batch per
-    partition into each: a checkpoint of ~900 states (~55 batches of 16 KiB) on the shared
-    producer takes ~14 round trips, and every forecast and alert sent meanwhile waits its
-    turn between them. A second producer has its own connection and request. Ordering holds:
-    a checkpoint's records are all acknowledged before the next checkpoint starts
-    (``Checkpoints.write`` holds a lock), and one request in flight cannot reorder a partition.
-    Started on first use, inside the running loop; after :meth:`close` (shutdown, after the
-    final hand-over checkpoint) a late write goes through ``fallback``, the shared producer.
-    """
-
-    def __init__(self, factory: Callable[[], Any], fallback: PartitionSend) -> None:
-        self._factory, self._fallback = factory, fallback
-        self._producer: Any = None
-        self._closed = False
-
-    async def __call__(self, topic: str, key: bytes, value: bytes, partition: int) -> Any:
-        if self._closed:
-            return await self._fallback(topic, key, value, partition)
-        if self._producer is None:
-            producer = self._factory()
-            await producer.start()
-            self._producer = producer
-        return await self._producer.send(topic, value, key=key, partition=partition)
-
-    async def close(self) -> None:
-        """Flush and stop; later writes use the fallback."""
-        self._closed = True
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
-
-
 class FaustChangelog:
     """Faust's own table writes: what exactly-once needs (the records join the transaction)."""
 

@@ -9,7 +9,7 @@ import pytest
 from faust.streams import _current_event, current_event
 
 from streaming import topics
-from streaming.worker.changelog import AckedChangelog, FaustChangelog, OwnProducerSend, StateItem, write_table
+from streaming.worker.changelog import AckedChangelog, FaustChangelog, StateItem, write_table
 from tests.unit.streaming.worker.fakes import FakeTable, RecordingSend, make_event, topic
 
 TICKS = topic(topics.TICKS)
@@ -111,48 +111,3 @@ def test_faust_changelog_writes_each_item_as_its_owner() -> None:
     asyncio.run(FaustChangelog(table).write(items))
     assert [(k, v, ev) for k, v, ev in table.set_calls] == [(key, value, ev) for ev, key, value in items]
     assert table.data == {"AAA": items[0][2], "BBB": items[1][2]}
-
-
-class _Producer:
-    """aiokafka's producer surface that OwnProducerSend uses, recording calls."""
-
-    def __init__(self, log: list[str]) -> None:
-        self.log, self.sent = log, []
-
-    async def start(self) -> None:
-        self.log.append("start")
-
-    async def stop(self) -> None:
-        self.log.append("stop")
-
-    async def send(self, topic: str, value: bytes, *, key: bytes, partition: int) -> asyncio.Future:
-        self.sent.append((topic, key, value, partition))
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
-
-def test_own_producer_starts_once_sends_by_partition_and_falls_back_after_close() -> None:
-    log: list[str] = []
-    made: list[_Producer] = []
-    shared = RecordingSend()
-
-    def factory() -> _Producer:
-        made.append(_Producer(log))
-        return made[-1]
-
-    async def run() -> None:
-        own = OwnProducerSend(factory, shared)
-        table = FakeTable()
-        await AckedChangelog(table, own).write(_items())
-        await AckedChangelog(table, own).write(_items()[:1])
-        assert table.data == {"AAA": b"state-of-AAA", "BBB": b"state-of-BBB"}  # acked, then stored
-        await own.close()
-        await AckedChangelog(table, own).write(_items()[1:])  # a late write after shutdown
-
-    asyncio.run(run())
-    assert len(made) == 1 and log == ["start", "stop"]
-    assert [(t, k, p) for t, k, _, p in made[0].sent] == [
-        (FakeTable().changelog_name, b'"AAA"', 2), (FakeTable().changelog_name, b'"BBB"', 5),
-        (FakeTable().changelog_name, b'"AAA"', 2)]
-    assert [(s.key, s.partition) for s in shared.sent] == [(b'"BBB"', 5)]
