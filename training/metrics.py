@@ -108,6 +108,9 @@ def classification_metrics(y_true: npt.ArrayLike, p_negative: npt.ArrayLike,
         "ece": expected_calibration_error(y, p, 15),
         "oracle_precision_at_recall_0_90": _oracle_precision(y, p, 0.90) if both else None,
         "oracle_precision_at_recall_0_95": _oracle_precision(y, p, 0.95) if both else None,
+        # P1 needs p_negative >= 0.9: a calibrated model's messages there are ~90 %+ negative
+        "band_0_9": {"n": int((p >= 0.9).sum()),
+                     "negative_share": float(y[p >= 0.9].mean()) if (p >= 0.9).any() else None},
     }
 
 

@@ -45,7 +45,11 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
             ("best neg. precision @ recall >= 0.90 (oracle threshold)",
              lambda m: m.get("oracle_precision_at_recall_0_90")),
             ("best neg. precision @ recall >= 0.95 (oracle threshold)",
-             lambda m: m.get("oracle_precision_at_recall_0_95")), ("n", lambda m: m["n"])]
+             lambda m: m.get("oracle_precision_at_recall_0_95")),
+            ("share negative where p_negative >= 0.9 (P1 band)",
+             lambda m: (m.get("band_0_9") or {}).get("negative_share")),
+            ("messages with p_negative >= 0.9", lambda m: (m.get("band_0_9") or {}).get("n")),
+            ("n", lambda m: m["n"])]
     rows = [[label, *(get(results[n]) for n in names)] for label, get in spec]
     return markdown(["metric", *names], rows)
 
