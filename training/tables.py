@@ -51,7 +51,8 @@ def sentiment_table(results: dict[str, dict[str, Any]]) -> str:
             ("messages with p_negative >= 0.9", lambda m: (m.get("band_0_9") or {}).get("n")),
             ("n", lambda m: m["n"])]
     rows = [[label, *(get(results[n]) for n in names)] for label, get in spec]
-    return markdown(["metric", *names], rows)
+    # rows no run has (older metrics files) are left out
+    return markdown(["metric", *names], [r for r in rows if any(v is not None for v in r[1:])])
 
 
 def _pretraining(config: dict[str, Any], info: dict[str, Any] | None) -> str:
