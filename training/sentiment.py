@@ -495,15 +495,14 @@ def cross_fit(data: LabelledTexts, cfg: SentimentConfig, aux: AuxTargets | None,
     trains ``cfg.epochs`` with no early stopping (the held-out fold must not choose for it).
     """
     rows, test, held = refit_indices(data.labels, cfg)
-    position = {int(r): i for i, r in enumerate(rows)}
     oof = np.full(len(rows), np.nan)
     folds: list[dict[str, Any]] = []
     for k, fold in enumerate(held):
-        prep = prepare_parts(data, {"train": np.setdiff1d(rows, fold), "val": fold, "test": test}, cfg, aux)
+        prep = prepare_parts(data, {"train": np.setdiff1d(rows, fold), "val": fold}, cfg, aux)
         fcfg, matrix, _ = embed(cfg, prep)
         fitted = fit(fcfg, prep, matrix)
         p = np.asarray(fitted.model.predict(prep.encoded["val"], batch_size=512, verbose=0), np.float64)
-        oof[[position[int(r)] for r in fold]] = p.reshape(-1)
+        oof[np.searchsorted(rows, fold)] = p.reshape(-1)  # rows is sorted
         folds.append({"fold": k, "n": len(fold), "negative": int(data.labels[fold].sum()),
                       "vocab": len(prep.tokenizer.vocab), "val_auc_by_epoch": fitted.history.get("val_auc"),
                       "train_seconds": round(fitted.seconds, 1),
@@ -524,7 +523,6 @@ def tfidf_cross_fit(data: LabelledTexts, cfg: SentimentConfig, tokens: Callable[
     from sklearn.metrics import roc_auc_score
 
     rows, _, held = refit_indices(data.labels, cfg)
-    position = {int(r): i for i, r in enumerate(rows)}
     y = data.labels[rows]
     t0 = time.perf_counter()
     best: tuple[float, float, npt.NDArray[np.float64]] = (-1.0, 0.0, np.zeros(0))
@@ -533,7 +531,7 @@ def tfidf_cross_fit(data: LabelledTexts, cfg: SentimentConfig, tokens: Callable[
         for fold in held:
             train = data.take(np.setdiff1d(rows, fold))
             predict = _tfidf_fit(train, tokens, c, seed)
-            oof[[position[int(r)] for r in fold]] = predict(data.take(fold).texts)
+            oof[np.searchsorted(rows, fold)] = predict(data.take(fold).texts)
         auc = float(roc_auc_score(y, oof))
         best = max(best, (auc, c, oof), key=lambda b: b[0])
     predict = _tfidf_fit(data.take(rows), tokens, best[1], seed)
