@@ -97,6 +97,10 @@ class Metrics:
         self.checkpoint_symbols = Histogram(
             "sentinel_checkpoint_symbols", "Symbol states (changelog records) per checkpoint.",
             buckets=(10, 100, 1000, 10_000, 100_000), registry=registry)
+        self.gc_pause_seconds = Histogram(
+            "sentinel_gc_pause_seconds", "Cyclic garbage-collector pauses, per generation (2 = full; "
+            "streaming/worker/gc_pauses.py).", ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5), registry=registry)
         self.errors = Counter(
             "sentinel_processing_errors_total", "Records whose processing raised (dead-lettered as "
             "processing_error) and agents that stopped.", ["agent"],

@@ -116,6 +116,10 @@ class Settings:
     # exactly_once loses results under kill -9 (docs/reliability.md): refused unless this is set.
     experimental_exactly_once: bool = False
     log_level: str = "INFO"
+    # Garbage collector (streaming/worker/gc_pauses.py): freeze the start-up heap so full
+    # collections stop rescanning it; generation-0 threshold (0: CPython's 700).
+    gc_freeze: bool = False
+    gc_threshold0: int = 0
     event_loop: str = "asyncio"  # or "uvloop" (the [fast] extra; docs/benchmarks.md has both measured)
 
     def topic(self, name: str) -> str:

@@ -102,6 +102,9 @@ def add_train_parsers(subparsers: Any) -> Any:
                         "(auto: whichever scores better on validation)")
     s.add_argument("--wide-c", default="1,4,16", metavar="C[,C...]",
                    help="warm-start regularisation candidates, chosen on validation (one = fixed)")
+    s.add_argument("--ema", type=float, default=0.0, metavar="M",
+                   help="with --aux: end on the exponential moving average of the weights at momentum M "
+                        "per step (e.g. 0.99; 0 = the last step's weights)")
     s.add_argument("--wide-l2", type=float, default=0.0, help="L2 penalty on the wide branch's weights")
     s.add_argument("--pretrain", action="append", default=[], metavar="CSV[:COLS]",
                    help="language-model pretraining of the embedding + LSTM on this unlabelled text "

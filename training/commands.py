@@ -128,7 +128,7 @@ def train_sentiment(args: argparse.Namespace) -> int:
                                     export_heads=tuple(h.strip() for h in args.export_heads.split(",")
                                                        if h.strip()),
                                     refit_folds=args.refit_folds, recall_confidence=args.recall_confidence,
-                                    wide_c=tuple(float(c) for c in args.wide_c.split(",")))
+                                    wide_c=tuple(float(c) for c in args.wide_c.split(",")), ema=args.ema)
     aux = (read_aux_targets(Path(args.csv), args.text_col, args.label_col,
                             LabelRule(args.rating_positive, args.rating_negative), args.aux_flag_col,
                             args.limit, args.seed) if args.aux else None)

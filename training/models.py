@@ -114,13 +114,15 @@ def build_sentiment_model(vocab_size: int, max_len: int, arch: str = "lstm", emb
     return model
 
 
-def aux_training_model(model: Any, n_aux: int, learning_rate: float) -> Any:
+def aux_training_model(model: Any, n_aux: int, learning_rate: float, ema: float = 0.0) -> Any:
     """A training model over ``model``'s layers: the main logit and ``n_aux`` auxiliary logits.
 
     Each auxiliary head is a Dense unit on the same pooled features plus the shared wide
     logit, so the wide weights and the encoder learn from every target while the exported
     graph (``model``) stays one output. Targets are packed as ``[targets | weights]``
-    (see :func:`packed_logit_loss`); a weight of 0 masks an unknown target.
+    (see :func:`packed_logit_loss`); a weight of 0 masks an unknown target. ``ema`` > 0:
+    the weights ``fit`` leaves are the exponential moving average of the steps' weights at
+    that momentum (Polyak averaging), a one-model stand-in for an ensemble of nearby ones.
     """
     import keras
     from keras import layers
@@ -132,7 +134,8 @@ def aux_training_model(model: Any, n_aux: int, learning_rate: float) -> Any:
     aux = keras.ops.add(layers.Dense(n_aux, name="aux_heads")(features), model.get_layer("wide_logit").output)
     heads = layers.Concatenate(name="heads")([model.get_layer("logit").output, aux])
     train = keras.Model(model.inputs, heads, name=f"{model.name}_aux{n_aux}")
-    train.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=packed_logit_loss)
+    optimizer = keras.optimizers.Adam(learning_rate, use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
+    train.compile(optimizer=optimizer, loss=packed_logit_loss)
     return train
 
 

@@ -74,6 +74,9 @@ class SentimentConfig:
     # reach target_recall (metrics.threshold_for_recall)
     recall_confidence: float = 0.0
     wide_c: tuple[float, ...] = (1.0, 4.0, 16.0)  # warm-start C candidates (one = no choice)
+    # > 0 (aux path): keep the exponential moving average of the weights at this momentum per
+    # step and end on it; the per-epoch validation AUC is then the average's
+    ema: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
 
         if cfg.pretrain:
             raise ValueError("auxiliary heads and LM pretraining are not implemented together")
-        train_model = aux_training_model(model, len(prep.aux_names), cfg.learning_rate)
+        train_model = aux_training_model(model, len(prep.aux_names), cfg.learning_rate, cfg.ema)
         extra["aux_heads"] = list(prep.aux_names)
     if cfg.pretrain:
         extra["pretraining"] = load_pretrained(model, cfg, prep, embedding_matrix, lm_cache)
@@ -179,6 +182,8 @@ def fit(cfg: SentimentConfig, prep: Prepared, embedding_matrix: npt.NDArray[np.f
         # The main head's validation AUC, from the exported model, before early stopping reads it.
         if monitor:
             callbacks.insert(0, validation_auc_callback(model, prep.encoded["val"], y_va))
+            if cfg.ema > 0:  # score the average, as the model that fit() leaves
+                callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
         targets = packed_targets(y_main, prep.aux["train"], prep.aux["between"], cfg.aux_weight)
         t0 = time.perf_counter()
         hist = train_model.fit(x_tr, targets, epochs=cfg.epochs, batch_size=cfg.batch_size,

@@ -130,7 +130,7 @@ def _scrape_models(url: str) -> int:
 
 STAT_FAMILIES = ("sentinel_batch_processing_seconds", "sentinel_batch_size", "sentinel_inference_seconds",
                  "sentinel_inference_batch_size", "sentinel_checkpoint_seconds",
-                 "sentinel_checkpoint_symbols")
+                 "sentinel_checkpoint_symbols", "sentinel_gc_pause_seconds")
 
 
 def batch_stats(url: str) -> dict[str, dict[str, float]]:

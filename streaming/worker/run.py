@@ -16,6 +16,7 @@ from streaming.kafka.admin import changelog_topic, ensure_topics
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings
+from streaming.worker import gc_pauses
 from streaming.worker.app import TABLE_NAME, create_app, new_metrics
 
 logger = logging.getLogger(__name__)
@@ -86,5 +87,7 @@ def run_worker(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, models, metrics)
     worker = Worker(app, loglevel=settings.log_level.lower())
+    gc_pauses.watch(lambda gen, seconds: metrics.gc_pause_seconds.labels(str(gen)).observe(seconds))
+    gc_pauses.tune(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0)
     worker.execute_from_commandline()
     return 0

@@ -48,3 +48,30 @@ def test_cross_fit_scores_every_row_out_of_fold_and_refits_on_all(reviews_csv: P
     base_oof, predict, info = sentiment.tfidf_cross_fit(data, cfg, crossed.prep.tokenizer.tokens)
     assert base_oof.shape == crossed.oof.shape and info["oof_roc_auc"] > 0.9
     assert predict(crossed.prep.parts["test"].texts).shape == (len(test),)
+
+
+@pytest.mark.train
+def test_ema_ends_on_the_weight_average_and_scores_that_model_each_epoch(reviews_csv: Path) -> None:
+    from dataclasses import replace
+
+    from sklearn.metrics import roc_auc_score
+
+    from training import sentiment
+    from training.models import FitResult
+
+    data = read_reviews(reviews_csv, ["Title", "Review Text"], "Rating")
+    aux = read_aux_targets(reviews_csv, ["Title", "Review Text"], "Rating")
+    cfg = SentimentConfig(max_len=16, ngrams=2, ngram_buckets=512, units=4, embed_dim=8, pooling="maxmean",
+                          epochs=2, patience=0, aux=True, wide_nb=(False,), wide_c=(1.0,))
+    prep = sentiment.prepare_parts(data, stratified_split(data.labels, cfg.split, cfg.seed), cfg, aux)
+    plain, near, averaged = (sentiment.fit(replace(cfg, ema=m), prep) for m in (0.0, 1e-9, 0.9))
+
+    def same(a: FitResult, b: FitResult) -> bool:
+        pairs = zip(a.model.get_weights(), b.model.get_weights(), strict=True)
+        return all(np.allclose(x, y, atol=1e-5) for x, y in pairs)
+
+    assert same(plain, near)  # an average with no memory is the last step's weights: same training
+    assert not same(plain, averaged)
+    p = averaged.model.predict(prep.encoded["val"], verbose=0).reshape(-1)
+    last = averaged.history["val_auc"][-1]  # the scored model is the one fit() returns
+    assert last == pytest.approx(roc_auc_score(prep.parts["val"].labels, p), abs=1e-6)
