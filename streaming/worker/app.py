@@ -28,6 +28,7 @@ from streaming.kafka.admin import client_kwargs, ssl_context
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings, header_allowlist
+from streaming.worker import gc_pauses
 from streaming.worker.changelog import AckedChangelog, FaustChangelog
 from streaming.worker.checkpoint import Checkpoints
 from streaming.worker.commit_ledger import CommitLedger, install
@@ -43,6 +44,7 @@ from streaming.worker.take import take_ready
 logger = logging.getLogger(__name__)
 TABLE_NAME = "symbol-state"
 EXIT_AGENT_DIED = 3
+GC_FREEZE_AFTER_S = 10.0  # SENTINEL_GC_FREEZE: the second freeze, once the worker has run this long
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -196,6 +198,17 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         await hand_over(app, prices, fb, ledgers, None)
+
+    if settings.gc_freeze:
+        frozen_once = [False]
+
+        @app.timer(interval=GC_FREEZE_AFTER_S)
+        async def freeze_runtime() -> None:
+            # What Faust, aiokafka and the intakes built once running, and the states
+            # recovered by then, stay alive for good: out of every later full collection.
+            if not frozen_once[0]:
+                frozen_once[0] = True
+                gc_pauses.freeze_alive()
 
     @app.timer(interval=settings.model_reload_interval_s)
     async def reload_models() -> None:
