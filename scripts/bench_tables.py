@@ -2,6 +2,7 @@
 
     python scripts/bench_tables.py docs/results/bench-AFTER.json [BEFORE.json ...]
     python scripts/bench_tables.py --sizing docs/results/bench-AFTER.json
+    python scripts/bench_tables.py --ab RUN.json [RUN.json ...]
 
 The first file is the shipped code's run (its rows, targets and verdicts); every further
 file adds a column of the same rows (an earlier commit, or a setting switched off), matched
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -71,9 +73,46 @@ def sizing(result: dict, target_ticks: float = 100_000, headroom: float = 0.7) -
               f"{lat['symbols']:,} symbols (latency run).")
 
 
+def _pause(stats: dict, family: str, label: str) -> str:
+    s = stats.get(f"{family}/{label}")
+    return f"{s['mean'] * 1000:.1f} ({s['count']:.0f})" if s and s["count"] else "-"
+
+
+def ab(paths: list[Path]) -> None:
+    """Latency-only A/B runs, one row each, then the median p99 per setting and rate."""
+    results = [json.loads(p.read_text()) for p in paths]
+    rates = sorted({r for res in results for r in res["latency_ms"]}, key=float)
+    print("| run | settings | " + " | ".join(f"p50/p95/p99/max ms @ {float(r):,.0f}/s" for r in rates)
+          + " | checkpoint, mean ms (n) | full GC pause, mean ms (n) | young GC pauses, s in all"
+          + " | worker CPU s |")
+    print("|---|---|" + "---|" * len(rates) + "---|---|---|---|")
+    p99: dict[tuple[str, str], list[float]] = {}
+    for path, res in zip(paths, results, strict=True):
+        run = res["runs"]["latency"]
+        stats = run.get("worker_batches", {})
+        cells = []
+        for r in rates:
+            lat = res["latency_ms"].get(r)
+            cells.append("/".join(f"{lat[k]:.0f}" for k in ("p50", "p95", "p99", "max")) if lat else "-")
+            if lat:
+                p99.setdefault((res.get("settings_note", "defaults"), r), []).append(lat["p99"])
+        young = sum(stats[k]["mean"] * stats[k]["count"] for k in stats
+                    if k in ("sentinel_gc_pause_seconds/0", "sentinel_gc_pause_seconds/1"))
+        print(f"| {path.stem} | {res.get('settings_note', 'defaults')} | " + " | ".join(cells)
+              + f" | {_pause(stats, 'sentinel_checkpoint_seconds', '')}"
+              + f" | {_pause(stats, 'sentinel_gc_pause_seconds', '2')} | {young:.2f} | {run['cpu_s']:.1f} |")
+    print()
+    for (note, r), values in sorted(p99.items(), key=lambda kv: (float(kv[0][1]), kv[0][0])):
+        print(f"- {note}, {float(r):,.0f}/s: p99 median **{statistics.median(values):.0f} ms** "
+              f"over {len(values)} runs ({', '.join(f'{v:.0f}' for v in values)})")
+
+
 def main() -> int:
     if sys.argv[1] == "--sizing":
         sizing(json.loads(Path(sys.argv[2]).read_text()))
+        return 0
+    if sys.argv[1] == "--ab":
+        ab([Path(p) for p in sys.argv[2:]])
         return 0
     paths = [Path(p) for p in sys.argv[1:]]
     results = [json.loads(p.read_text()) for p in paths]

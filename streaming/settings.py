@@ -76,6 +76,9 @@ class Settings:
     # 2 s: half the changelog records of 1 s for a restart to read back (docs/reliability.md, soak).
     checkpoint_interval_s: float = 2.0
     checkpoint_max_ticks: int = 50_000
+    # Checkpoint records appended to producer record batches (streaming/kafka/batches.py)
+    # instead of one producer send each.
+    checkpoint_batches: bool = False
     publish_forecasts: bool = True  # off: only alerts leave the worker (fewer records per tick)
     # Outputs share produce requests for this long. 0: a record goes out with the next request;
     # records queued while one is in flight still share the one after it, so bundles keep

@@ -25,6 +25,7 @@ from streaming.core.detector import DetectorConfig, ResidualDetector
 from streaming.core.schemas import REASONS
 from streaming.errors import one_line
 from streaming.kafka.admin import client_kwargs, ssl_context
+from streaming.kafka.batches import records_sender
 from streaming.metrics import Metrics
 from streaming.serving.model_registry import ModelRegistry
 from streaming.settings import Settings, header_allowlist
@@ -129,7 +130,11 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     # events are acked; exactly-once keeps Faust's, which join the transaction.
     # Exactly-once keeps Faust's table writes and commits (they join the transaction), so
     # it checkpoints after every batch.
-    state_writer = FaustChangelog(table) if exactly_once else AckedChangelog(table, send_to_partition)
+    # Faust's transport producer wraps aiokafka's; its batch API is not exposed otherwise.
+    kafka_producer = lambda: app.producer._ensure_producer()  # type: ignore[attr-defined]  # noqa: E731
+    batched = records_sender(kafka_producer) if settings.checkpoint_batches else None
+    state_writer = (FaustChangelog(table) if exactly_once
+                    else AckedChangelog(table, send_to_partition, batched))
     ledgers = {ticks.get_topic_name(): CommitLedger(), feedback.get_topic_name(): CommitLedger()}
     checkpoints = Checkpoints(table, state_writer, ledgers[ticks.get_topic_name()],
                               interval_s=0.0 if exactly_once else settings.checkpoint_interval_s,

@@ -11,6 +11,8 @@ import orjson
 from faust.streams import _current_event
 from faust.types import EventT, TableT
 
+from streaming.kafka.batches import RecordsSend
+
 StateItem = tuple[EventT, str, bytes]  # (event that owns the key, key, SymbolState.to_bytes())
 PartitionSend = Callable[[str, bytes, bytes, int], Awaitable[Any]]
 
@@ -28,16 +30,27 @@ class AckedChangelog:
     to the owning event's partition (keys in JSON as Faust's ``json`` key serializer writes
     them, values as the table's ``raw`` serializer holds them, so Faust's recovery reads them
     back), awaited, and only then put in the store.
+
+    With ``send_records`` a checkpoint's records are appended to record batches, one
+    sequence per partition, instead of one ``send`` each (``streaming.kafka.batches``).
     """
 
-    def __init__(self, table: TableT, send: PartitionSend) -> None:
-        self.table, self.send = table, send
+    def __init__(self, table: TableT, send: PartitionSend, send_records: RecordsSend | None = None) -> None:
+        self.table, self.send, self.send_records = table, send, send_records
         self.topic = table.changelog_topic.get_topic_name()
 
     async def write(self, items: list[StateItem]) -> None:
         send, topic = self.send, self.topic
-        futures = [await send(topic, orjson.dumps(key), value, event.message.partition)
-                   for event, key, value in items]
+        if self.send_records is None:
+            futures = [await send(topic, orjson.dumps(key), value, event.message.partition)
+                       for event, key, value in items]
+        else:
+            parts: dict[int, list[tuple[bytes, bytes]]] = {}
+            for event, key, value in items:
+                parts.setdefault(event.message.partition, []).append((orjson.dumps(key), value))
+            # Partitions side by side: the producer holds one queued batch per partition.
+            sent = await asyncio.gather(*(self.send_records(topic, p, recs) for p, recs in parts.items()))
+            futures = [f for batch in sent for f in batch]
         await asyncio.gather(*futures)
         store = self.table.data
         for _, key, value in items:
