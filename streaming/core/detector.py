@@ -66,7 +66,10 @@ class DetectorState:
         return self.series.n
 
     def copy(self) -> DetectorState:
-        return replace(self, series=self.series.copy(), slot_abs=list(self.slot_abs))
+        """Positional, in field order: ``dataclasses.replace`` took more than half of a warmed
+        state's copy (2 of 3.6 µs), and every tick's state is copied as its batch's undo point."""
+        return DetectorState(self.cooldown, self.series.copy(), self.last_ts, self.step, self.steps,
+                             self.since_open, self.sessions, self.base_abs, list(self.slot_abs))
 
     def to_list(self) -> list[float | None]:
         """NaN (no value yet) as None: what the JSON changelog holds, so memory and log agree."""

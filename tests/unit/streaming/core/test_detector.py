@@ -223,3 +223,30 @@ def test_session_state_round_trip_through_json() -> None:
     assert b.sessions == a.sessions > 5 and b.slot_abs == a.slot_abs
     for ts, price, resid, _ in rows[1500:]:
         assert det.score_one(a, resid, ts=ts, value=price) == det.score_one(b, resid, ts=ts, value=price)
+
+
+def test_a_state_copy_is_equal_and_independent() -> None:
+    """The batch's undo point: every field copied, nothing shared that scoring mutates."""
+    from streaming.core.windows import SymbolState
+
+    det = ResidualDetector()
+    rng = random.Random(3)
+    state, price = SymbolState(), 100.0
+
+    def advance(n: int, start: int) -> None:
+        nonlocal price
+        for i in range(start, start + n):
+            price *= math.exp(rng.gauss(0, 0.002))
+            state.push(price, i * 60_000)
+            det.score_one(state.detector, rng.gauss(0, 0.002), ts=i * 60_000, value=price)
+            vol = state.volume = state.volume or DetectorState()
+            det.score_one(vol, math.nan, ts=i * 60_000, value=rng.uniform(5, 9))
+
+    advance(600, 0)
+    state.detector.slot_abs.extend([0.1, 0.2])  # the open-slot scales are copied too
+    saved = state.to_bytes()
+    copy = state.copy()
+    assert copy == state and copy.to_bytes() == saved
+    advance(50, 600)
+    state.detector.slot_abs[0] = 9.0
+    assert copy.to_bytes() == saved and copy != state
