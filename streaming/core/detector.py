@@ -66,8 +66,8 @@ class DetectorState:
         return self.series.n
 
     def copy(self) -> DetectorState:
-        """Positional, in field order: ``dataclasses.replace`` took more than half of a warmed
-        state's copy (2 of 3.6 µs), and every tick's state is copied as its batch's undo point."""
+        """Positional, in field order: ``dataclasses.replace`` cost more than the series copy
+        itself, and every tick's state is copied as its batch's undo point (prices.py)."""
         return DetectorState(self.cooldown, self.series.copy(), self.last_ts, self.step, self.steps,
                              self.since_open, self.sessions, self.base_abs, list(self.slot_abs))
 
