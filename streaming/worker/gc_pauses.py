@@ -5,11 +5,12 @@ the GIL while it scans, so every tick waiting on the event loop waits for it. A 
 collection scans the objects allocated since the last one (sub-millisecond); a full one
 (generation 2) walks every tracked container in the heap: Faust's, aiokafka's and the
 model registry's start-up objects as well as the symbols' states. ``watch`` puts each
-pause in ``sentinel_gc_pause_seconds``; ``freeze`` moves what is alive out of the
+pause in ``sentinel_gc_pause_seconds``; ``freeze_alive`` moves what is alive out of the
 collector's reach (``gc.freeze``: never scanned again; still freed by reference counting
 unless it ends up in a reference cycle), after one full collection so no cyclic garbage is
-frozen with it. The worker freezes before it starts and once more when it has run a while
-(app.py): the runtime's long-lived objects then cost nothing per full collection.
+frozen with it. With ``SENTINEL_GC_FREEZE`` the worker freezes before it starts and once
+more after 10 s (app.py). Off by default: it cut full pauses from 40-60 ms to ~10 ms but
+did not lower p99 in the bench (docs/benchmarks.md, "Tail latency").
 """
 
 from __future__ import annotations
