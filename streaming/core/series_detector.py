@@ -98,13 +98,16 @@ class SeriesState:
     fine_buf: array[float] = field(default_factory=lambda: array("d"))
 
     def copy(self) -> SeriesState:
-        """Field by field: ``dataclasses.replace`` cost half again as much (a batch's undo copies)."""
-        new = object.__new__(SeriesState)
-        for name in _SCALARS:
-            setattr(new, name, getattr(self, name))
-        new.refs, new.streaks = list(self.refs), list(self.streaks)
-        new.shape_buf, new.fine_buf = self.shape_buf[:], self.fine_buf[:]
-        return new
+        """Positional, and the histories shared: a batch's undo copy of every state it touches.
+
+        Sharing is safe because the detector never changes a history in place: each append
+        makes a new array (``_appended``), which costs no more than the in-place ``del``
+        of the oldest point did, and only every ``shape_dec``-th tick instead of every copy.
+        """
+        return SeriesState(self.n, self.mean, self.fast_mean, self.vol, self.last, self.run, self.hold,
+                           self.res_n, self.res_mean, self.res_var, self.res_prev, self.shape_hold,
+                           self.dec_sum, self.dec_n, self.dec_count, self.refs[:], self.streaks[:],
+                           self.shape_buf, self.fine_buf)
 
     def to_list(self) -> list[float]:
         return self.to_array().tolist()
@@ -290,12 +293,8 @@ class SeriesDetector:
         s.dec_n += 1
         if s.dec_n < c.shape_dec:
             return -1.0
-        buf = s.shape_buf
-        buf.append(s.dec_sum / s.dec_n)
+        buf = s.shape_buf = _appended(s.shape_buf, s.dec_sum / s.dec_n, c.shape_hist + 2 * c.shape_len)
         s.dec_sum, s.dec_n = 0.0, 0
-        cap = c.shape_hist + 2 * c.shape_len
-        if len(buf) > cap:
-            del buf[: len(buf) - cap]
         s.dec_count += 1
         m = c.shape_len
         if s.dec_count % c.shape_every or len(buf) < 4 * m:
@@ -305,14 +304,20 @@ class SeriesDetector:
     def _fine(self, s: SeriesState, value: float) -> float:
         """The same nearest-neighbour distance on the raw series, short subsequences."""
         c = self.config
-        buf = s.fine_buf
-        buf.append(value)
-        cap = c.fine_hist + 2 * c.fine_len
-        if len(buf) > cap:
-            del buf[: len(buf) - cap]
+        buf = s.fine_buf = _appended(s.fine_buf, value, c.fine_hist + 2 * c.fine_len)
         if s.n % c.fine_every or len(buf) < 4 * c.fine_len:
             return -1.0
         return nn_distance(np.array(buf, dtype=np.float64), c.fine_len)
+
+
+def _appended(buf: array[float], value: float, cap: int) -> array[float]:
+    """A new array: ``buf`` plus ``value``, its oldest points dropped beyond ``cap``.
+
+    Never in place: copies of a state (undo points, snapshots) share the old array.
+    """
+    out = buf[len(buf) + 1 - cap:] if len(buf) >= cap else buf[:]
+    out.append(value)
+    return out
 
 
 def nn_distance(seq: npt.NDArray[np.float64], m: int) -> float:

@@ -250,3 +250,20 @@ def test_a_state_copy_is_equal_and_independent() -> None:
     advance(50, 600)
     state.detector.slot_abs[0] = 9.0
     assert copy.to_bytes() == saved and copy != state
+
+
+def test_a_series_copy_keeps_its_full_histories_while_the_original_moves_on() -> None:
+    """Copies share the history arrays, so no append may change one in place, at the cap too."""
+    cfg = SeriesConfig(components=(*SeriesConfig().components, "fine"), shape_hist=64, shape_len=8,
+                       fine_hist=32, fine_len=4)
+    det, state, rng = SeriesDetector(cfg), SeriesState(), random.Random(5)
+    for _ in range(2_000):  # far past both caps: 80 decimated points, 40 raw ones
+        det.update(state, rng.gauss(0, 1))
+    assert len(state.shape_buf) == 80 and len(state.fine_buf) == 40
+    copy, saved = state.copy(), state.to_list()
+    det.update(state, 5.0)
+    for _ in range(7):
+        det.update(state, rng.gauss(0, 1))
+    assert copy.to_list() == saved and state.to_list() != saved
+    assert len(state.shape_buf) == 80 and len(state.fine_buf) == 40
+    assert state.fine_buf[-8] == 5.0  # the newest point lands at the end, the oldest left
