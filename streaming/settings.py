@@ -79,6 +79,9 @@ class Settings:
     # Checkpoint records appended to producer record batches (streaming/kafka/batches.py)
     # instead of one producer send each.
     checkpoint_batches: bool = False
+    # Partitions checkpointed in turn, one every interval / partitions, instead of all at once
+    # (streaming/worker/checkpoint.py).
+    checkpoint_stagger: bool = True
     publish_forecasts: bool = True  # off: only alerts leave the worker (fewer records per tick)
     # Outputs share produce requests for this long. 0: a record goes out with the next request;
     # records queued while one is in flight still share the one after it, so bundles keep

@@ -138,7 +138,7 @@ def create_app(settings: Settings, models: ModelRegistry, metrics: Metrics) -> f
     ledgers = {ticks.get_topic_name(): CommitLedger(), feedback.get_topic_name(): CommitLedger()}
     checkpoints = Checkpoints(table, state_writer, ledgers[ticks.get_topic_name()],
                               interval_s=0.0 if exactly_once else settings.checkpoint_interval_s,
-                              max_ticks=settings.checkpoint_max_ticks)
+                              max_ticks=settings.checkpoint_max_ticks, stagger=settings.checkpoint_stagger)
     metrics.state_bytes.set_function(lambda: checkpoints.state_bytes)
     headers = header_allowlist(settings)
     # Exactly-once completes each batch inside its transaction; otherwise acknowledgements

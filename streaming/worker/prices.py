@@ -50,7 +50,7 @@ class PriceBatch:
     result: PriceResult | None = None
     owner: dict[str, EventT] = field(default_factory=dict)
     offsets: dict[Any, int] = field(default_factory=dict)  # highest offset per partition
-    checkpoint: tuple[Snapshot, int] | None = None  # states to write after the outputs, version
+    checkpoint: tuple[Snapshot, dict[int, int]] | None = None  # states to write after the outputs, versions
 
 
 def _one_by_one(decoded: list[tuple[EventT, list[Tick]]], states: dict[str, SymbolState],
@@ -155,8 +155,8 @@ class PriceHandler:
             self.metrics.inference_batch.labels(model).observe(result.inference_rows)
         store.touched(result.touched, batch.owner, result.accepted)
         if store.due():
-            items, version = store.take()
-            batch.checkpoint = (await self._serialise(items), version)
+            items, versions = store.take()
+            batch.checkpoint = (await self._serialise(items), versions)
         return batch
 
     def _decode(self, events: Sequence[EventT], batch: PriceBatch) -> list[tuple[EventT, list[Tick]]]:
@@ -219,13 +219,14 @@ class PriceHandler:
         if store.open or not (store.dirty or self.ledger.pending()):
             return False
         mark = self.ledger.mark()
-        items, version = store.take()
-        await self._write_checkpoint(await self._serialise(items), version, mark)
+        items, versions = store.take(everything=True)
+        await self._write_checkpoint(await self._serialise(items), versions, mark)
         return True
 
-    async def _write_checkpoint(self, snapshot: Snapshot, version: int, mark: dict[Any, int]) -> None:
+    async def _write_checkpoint(self, snapshot: Snapshot, versions: dict[int, int],
+                                mark: dict[Any, int]) -> None:
         t0 = time.perf_counter()
-        await self.checkpoints.write(snapshot, version, mark)
+        await self.checkpoints.write(snapshot, versions, mark)
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - t0)
         self.metrics.checkpoint_symbols.observe(len(snapshot))
         self.metrics.checkpoints.inc()

@@ -95,12 +95,13 @@ class Rig:
 def rig(registry: ModelRegistry, executor: ThreadPoolExecutor, *, auto_ack: bool = True,
         table: FakeTable | None = None, detector: ResidualDetector | None = None,
         max_bytes: int = MAX_BYTES, interval_s: float = 0.0,
-        now: Callable[[], float] = time.monotonic, in_flight: InFlight | None = None) -> Rig:
+        now: Callable[[], float] = time.monotonic, in_flight: InFlight | None = None,
+        stagger: bool = True) -> Rig:
     """``interval_s`` 0: a checkpoint after every batch, so the table shows each batch's state."""
     send, changelog, metrics = RecordingSend(auto_ack), RecordingSend(), new_metrics()
     table = table if table is not None else FakeTable()
     checkpoints = Checkpoints(table, AckedChangelog(table, changelog), CommitLedger(),
-                              interval_s=interval_s, now=now)
+                              interval_s=interval_s, now=now, stagger=stagger)
     handler = PriceHandler(table, send, topic, registry, detector or ResidualDetector(), metrics,
                            DeadLetters(send, DLQ, metrics), max_bytes, executor, checkpoints,
                            in_flight=in_flight)
@@ -554,7 +555,7 @@ class Clock:
 def test_state_is_checkpointed_by_interval_and_offsets_wait_for_it(registry: ModelRegistry,
                                                                    executor: ThreadPoolExecutor) -> None:
     clock = Clock()
-    r = rig(registry, executor, interval_s=1.0, now=clock)
+    r = rig(registry, executor, interval_s=1.0, now=clock, stagger=False)
     ledger = r.handler.ledger
     ticks = interleaved(r, {"AAA": walk(70), "BBB": walk(70, seed=2)})
     tp_a = ticks[0].message.tp
@@ -575,6 +576,38 @@ def test_state_is_checkpointed_by_interval_and_offsets_wait_for_it(registry: Mod
     assert r.handler.checkpoints.state_bytes == sum(stored.values()) > 0  # sentinel_state_bytes
     r.handler.checkpoints.drop([tp_a.partition])  # revoked: its symbols' bytes leave the total
     assert r.handler.checkpoints.state_bytes == stored["BBB"]
+
+
+def test_staggered_checkpoints_take_turns_and_each_frees_its_own_partition(
+        registry: ModelRegistry, executor: ThreadPoolExecutor) -> None:
+    """One partition at a time, ``interval_s / partitions`` apart, each about every ``interval_s``."""
+    clock = Clock()
+    r = rig(registry, executor, interval_s=1.0, now=clock)
+    ledger = r.handler.ledger
+    ticks = interleaved(r, {"AAA": walk(70), "BBB": walk(70, seed=2)})
+    (first, tp_1), (second, tp_2) = sorted((("AAA", ticks[0].message.tp), ("BBB", ticks[1].message.tp)),
+                                           key=lambda item: item[1].partition)  # ties: lower partition
+    assert tp_1.partition != tp_2.partition
+    run_batches(r, [ticks[:40]])
+    clock.t = 1.0
+    run_batches(r, [ticks[40:60]])
+    assert [orjson.loads(s.key) for s in r.changelog.sent] == [first]
+    assert ledger.committable(tp_1) == 30 and ledger.committable(tp_2) is None
+    clock.t = 1.3
+    run_batches(r, [ticks[60:80]])  # the other partition's turn comes interval / 2 later
+    assert len(r.changelog.sent) == 1 and ledger.committable(tp_2) is None
+    clock.t = 1.5
+    run_batches(r, [ticks[80:100]])
+    assert [orjson.loads(s.key) for s in r.changelog.sent] == [first, second]
+    assert ledger.committable(tp_2) == 50 and ledger.committable(tp_1) == 30
+    assert SymbolState.from_value(r.table.data[second]).ticks_seen == 50
+    clock.t = 2.0
+    run_batches(r, [ticks[100:110]])  # the first again: its own interval has passed
+    assert ledger.committable(tp_1) == 55 and SymbolState.from_value(r.table.data[first]).ticks_seen == 55
+    assert asyncio.run(r.handler.checkpoint_now())  # idle or hand-over: every partition at once
+    assert ledger.committable(tp_1) == 55 and ledger.committable(tp_2) == 55
+    run_batches(r, [ticks[110:]])  # not due: both partitions moved, neither is durable further
+    assert ledger.committable(tp_1) == 55 and ledger.committable(tp_2) == 55
 
 
 def test_a_restart_from_the_checkpoint_and_committed_offsets_rebuilds_every_window(
