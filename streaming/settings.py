@@ -59,7 +59,9 @@ class Settings:
     # A batch also closes at this many bytes of input values: bundles of 100 ticks made
     # 100,000-tick batches at batch_max 1000 (docs/benchmarks.md, bundled peak RSS).
     batch_max_bytes: int = 1_048_576
-    batch_within_s: float = 0.02  # take_events window: bigger batches, fewer produce requests
+    # The longest a batch lingers for more events. 5 ms, not 20: under load the linger was most
+    # of a tick's wait (p50 at 2,000 ticks/s 44-56 -> 16-23 ms, docs/benchmarks.md).
+    batch_within_s: float = 0.005
     # No 1-ms quiet wait before a batch closes while events arrive further apart than that
     # (streaming/worker/take.py); it only delayed every tick at low rates.
     batch_quiet_adaptive: bool = True
@@ -69,8 +71,9 @@ class Settings:
     # Batches whose outputs are sent and not yet acknowledged while the agent takes the next
     # ones (streaming/worker/in_flight.py); 0 awaits each batch's acknowledgements in turn.
     acks_in_flight: int = 8
-    # Price batches of up to this many ticks run on the event loop instead of the executor.
-    inline_ticks: int = 32
+    # Price batches of up to this many ticks run on the event loop instead of the executor:
+    # single-tick batches, even backed up; bundled batches (thousands of ticks) still go off it.
+    inline_ticks: int = 512
     # Symbol state goes to the changelog this often (or after this many ticks), and input
     # offsets are committed only up to the last acknowledged checkpoint (docs/reliability.md).
     # 2 s: half the changelog records of 1 s for a restart to read back (docs/reliability.md, soak).
