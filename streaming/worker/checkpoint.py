@@ -98,9 +98,10 @@ class Checkpoints:
         if not self.dirty:
             return None
         now = self.now()
-        if self._ticks >= self.max_ticks or self.interval_s <= 0 or not self.stagger:
-            return list(self.dirty) if (self._ticks >= self.max_ticks
-                                        or now - self._turn >= self.interval_s) else None
+        if self._ticks >= self.max_ticks:
+            return list(self.dirty)
+        if self.interval_s <= 0 or not self.stagger:
+            return list(self.dirty) if now - self._turn >= self.interval_s else None
         if now - self._turn < self.interval_s / max(len(self._last), 1):
             return None  # the previous partition's turn was too recent
         oldest = min(self.dirty, key=lambda p: (self._last.get(p, self._turn), p))
